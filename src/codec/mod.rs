@@ -1,0 +1,5 @@
+//! Pure functions over bytes, each with its specification's own test vectors.
+//!
+//! Nothing here knows about sockets, HTTP or channels.
+
+pub mod json;

@@ -1,0 +1,352 @@
+//! Routing by method and path, with `{param}` segments.
+//!
+//! A route is a method and a pattern such as `/channels/{ch}/poll`. Patterns
+//! match the *raw* path segment by segment, so a percent-encoded slash stays
+//! inside its segment (`/channels/a%2Fb/poll` matches with `ch = "a%2Fb"`, which
+//! the channel-name check then refuses, as the contract asks).
+//!
+//! The router answers what no handler should have to (RFC 9110 §9, §15.5):
+//! `404` for a path no route has, `405` with `Allow` for a known path and another
+//! method, `HEAD` with the `GET` route (the server drops the body), and
+//! `OPTIONS`, with the CORS preflight fields when a [`Cors`] policy is set.
+//!
+//! # Examples
+//!
+//! ```
+//! use realtime_web::http::{Request, Response, Router, Handler};
+//! use realtime_web::http::request::{parse, Limits, Parsed};
+//!
+//! let router = Router::new().get("/hello/{name}", |req: Request| {
+//!     Response::text(format!("hello {}", req.param("name").unwrap_or("?")))
+//! });
+//! let raw = b"GET /hello/world HTTP/1.1\r\nHost: a\r\n\r\n";
+//! let Ok(Parsed::Complete { value: req, .. }) = parse(raw, &Limits::default()) else { panic!() };
+//! let response = router.handle(req);
+//! assert_eq!(response.body_bytes(), Some(&b"hello world"[..]));
+//! ```
+
+use super::{Cors, Request, Response};
+
+/// Something that answers requests: the server calls it once per request, on
+/// the connection's thread.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
+    fn handle(&self, request: Request) -> Response;
+}
+
+impl<F> Handler for F
+where
+    F: Fn(Request) -> Response + Send + Sync + 'static,
+{
+    fn handle(&self, request: Request) -> Response {
+        self(request)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+struct Route {
+    method: String,
+    pattern: Vec<Segment>,
+    handler: Box<dyn Handler>,
+}
+
+impl Route {
+    /// The (name, value) of each parameter if `path` matches the pattern.
+    fn matches<'p>(&'p self, path: &'p str) -> Option<Vec<(&'p str, &'p str)>> {
+        let mut params = Vec::new();
+        let mut segments = path.strip_prefix('/')?.split('/');
+        for expected in &self.pattern {
+            let segment = segments.next()?;
+            match expected {
+                Segment::Literal(literal) if literal == segment => {}
+                Segment::Param(name) if !segment.is_empty() => {
+                    params.push((name.as_str(), segment))
+                }
+                _ => return None,
+            }
+        }
+        segments.next().is_none().then_some(params)
+    }
+}
+
+/// A table of routes; see the module docs.
+#[derive(Default)]
+pub struct Router {
+    routes: Vec<Route>,
+    cors: Option<Cors>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let routes: Vec<String> = self
+            .routes
+            .iter()
+            .map(|r| format!("{} {:?}", r.method, r.pattern))
+            .collect();
+        f.debug_struct("Router")
+            .field("routes", &routes)
+            .field("cors", &self.cors)
+            .finish()
+    }
+}
+
+impl Router {
+    /// An empty router: every path is `404`.
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// Adds a route. `pattern` starts with `/`; a segment `{name}` matches any
+    /// non-empty segment and is read with [`Request::param`].
+    ///
+    /// # Panics
+    ///
+    /// If `pattern` does not start with `/`: that is a bug in the program
+    /// building the router, found the first time it runs.
+    pub fn route(
+        mut self,
+        method: &str,
+        pattern: &str,
+        handler: impl Fn(Request) -> Response + Send + Sync + 'static,
+    ) -> Router {
+        let rest = pattern
+            .strip_prefix('/')
+            .expect("bug: a route pattern starts with '/'");
+        let pattern = rest
+            .split('/')
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Segment::Param(name.to_owned()),
+                    None => Segment::Literal(s.to_owned()),
+                },
+            )
+            .collect();
+        self.routes.push(Route {
+            method: method.to_owned(),
+            pattern,
+            handler: Box::new(handler),
+        });
+        self
+    }
+
+    /// Adds a `GET` route (which also answers `HEAD`).
+    pub fn get(
+        self,
+        pattern: &str,
+        handler: impl Fn(Request) -> Response + Send + Sync + 'static,
+    ) -> Router {
+        self.route("GET", pattern, handler)
+    }
+
+    /// Adds a `POST` route.
+    pub fn post(
+        self,
+        pattern: &str,
+        handler: impl Fn(Request) -> Response + Send + Sync + 'static,
+    ) -> Router {
+        self.route("POST", pattern, handler)
+    }
+
+    /// Sets the CORS policy applied to every reply and preflight.
+    pub fn cors(mut self, cors: Cors) -> Router {
+        self.cors = Some(cors);
+        self
+    }
+
+    /// The `Allow` value for a set of route methods: each once, `HEAD` after
+    /// `GET`, and `OPTIONS` last.
+    fn allow(methods: &[&str]) -> String {
+        let mut allow: Vec<&str> = Vec::new();
+        for &m in methods {
+            if !allow.contains(&m) {
+                allow.push(m);
+            }
+            if m == "GET" && !methods.contains(&"HEAD") && !allow.contains(&"HEAD") {
+                allow.push("HEAD");
+            }
+        }
+        if !allow.contains(&"OPTIONS") {
+            allow.push("OPTIONS");
+        }
+        allow.join(", ")
+    }
+
+    fn dispatch(&self, mut request: Request, origin: Option<&str>) -> Response {
+        let path = request.path().to_owned();
+        let method = request.method().to_owned();
+        if path == "*" {
+            // RFC 9112 §3.2.4: the asterisk-form is only for a server-wide OPTIONS.
+            return if method == "OPTIONS" {
+                let all: Vec<&str> = self.routes.iter().map(|r| r.method.as_str()).collect();
+                Response::new(204).header("Allow", Router::allow(&all))
+            } else {
+                Response::error(400, "asterisk-form target is only for OPTIONS")
+            };
+        }
+
+        let mut methods = Vec::new();
+        for route in &self.routes {
+            let Some(params) = route.matches(&path) else {
+                continue;
+            };
+            if route.method == method || (method == "HEAD" && route.method == "GET") {
+                for (name, value) in params {
+                    request.set_param(name, value);
+                }
+                return route.handler.handle(request);
+            }
+            methods.push(route.method.as_str());
+        }
+        if methods.is_empty() {
+            return Response::error(404, "not found");
+        }
+        let allow = Router::allow(&methods);
+        if method == "OPTIONS" {
+            return match &self.cors {
+                Some(cors) => cors.preflight(origin, &allow),
+                None => Response::new(204).header("Allow", allow),
+            };
+        }
+        Response::error(405, "method not allowed").header("Allow", allow)
+    }
+}
+
+impl Handler for Router {
+    fn handle(&self, request: Request) -> Response {
+        let origin = request.header("origin").map(str::to_owned);
+        let preflight = request.method() == "OPTIONS";
+        let mut response = self.dispatch(request, origin.as_deref());
+        if let (Some(cors), Some(origin), false) = (&self.cors, origin.as_deref(), preflight) {
+            cors.apply(origin, &mut response);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::request::{parse, Limits, Parsed};
+
+    fn request(raw: &str) -> Request {
+        match parse(raw.as_bytes(), &Limits::default()) {
+            Ok(Parsed::Complete { value, .. }) => value,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn get(path: &str) -> Request {
+        request(&format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n"))
+    }
+
+    fn router() -> Router {
+        Router::new()
+            .get("/", |_| Response::text("root"))
+            .get("/channels/{ch}/poll", |r: Request| {
+                Response::text(format!("poll {}", r.param("ch").unwrap_or("")))
+            })
+            .post("/channels/{ch}/publish", |_| Response::text("published"))
+    }
+
+    fn body(response: &Response) -> &str {
+        std::str::from_utf8(response.body_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn literal_and_param_routes() {
+        let router = router();
+        assert_eq!(body(&router.handle(get("/"))), "root");
+        assert_eq!(
+            body(&router.handle(get("/channels/news/poll"))),
+            "poll news"
+        );
+        assert_eq!(
+            body(&router.handle(get("/channels/a%2Fb/poll?x=1"))),
+            "poll a%2Fb"
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_404() {
+        let router = router();
+        for path in [
+            "/nope",
+            "/channels//poll",
+            "/channels/a/poll/",
+            "/channels/a/b/poll",
+            "/channels",
+        ] {
+            let response = router.handle(get(path));
+            assert_eq!(response.status(), 404, "{path}");
+            assert_eq!(body(&response), r#"{"error":"not found"}"#);
+        }
+    }
+
+    #[test]
+    fn wrong_method_is_405_with_allow() {
+        let router = router();
+        let response = router.handle(get("/channels/a/publish"));
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.header_value("allow"), Some("POST, OPTIONS"));
+        let response = router.handle(request(
+            "DELETE /channels/a/poll HTTP/1.1\r\nHost: a\r\n\r\n",
+        ));
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.header_value("allow"), Some("GET, HEAD, OPTIONS"));
+    }
+
+    #[test]
+    fn head_uses_the_get_route() {
+        let response = router().handle(request("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert_eq!(body(&response), "root");
+    }
+
+    #[test]
+    fn options_without_cors() {
+        let response = router().handle(request(
+            "OPTIONS /channels/a/poll HTTP/1.1\r\nHost: a\r\n\r\n",
+        ));
+        assert_eq!(response.status(), 204);
+        assert_eq!(response.header_value("allow"), Some("GET, HEAD, OPTIONS"));
+        let star = router().handle(request("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert_eq!(star.status(), 204);
+        assert_eq!(star.header_value("allow"), Some("GET, HEAD, POST, OPTIONS"));
+        let bad = router().handle(request("GET * HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert_eq!(bad.status(), 400);
+    }
+
+    #[test]
+    fn cors_preflight_and_actual_requests() {
+        let router = router().cors(Cors::allow_list(["https://app.example"]));
+        let preflight = router.handle(request(
+            "OPTIONS /channels/a/publish HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n\r\n",
+        ));
+        assert_eq!(preflight.status(), 204);
+        assert_eq!(
+            preflight.header_value("access-control-allow-origin"),
+            Some("https://app.example")
+        );
+        assert_eq!(
+            preflight.header_value("access-control-allow-methods"),
+            Some("POST, OPTIONS")
+        );
+        let actual = router.handle(request(
+            "GET / HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example\r\n\r\n",
+        ));
+        assert_eq!(
+            actual.header_value("access-control-allow-origin"),
+            Some("https://app.example")
+        );
+        let other = router.handle(request(
+            "GET / HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.example\r\n\r\n",
+        ));
+        assert_eq!(other.header_value("access-control-allow-origin"), None);
+        let no_origin = router.handle(get("/"));
+        assert_eq!(no_origin.header_value("access-control-allow-origin"), None);
+    }
+}

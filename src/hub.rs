@@ -1,0 +1,682 @@
+//! The hub: named channels of ordered messages, read through cursors.
+//!
+//! Every transport in this crate is the same loop: hold a cursor (the id of the
+//! last message seen), ask the channel for the batch after it, deliver the batch in
+//! the transport's own wire format, move the cursor to the batch's `next`. The hub
+//! is that one shared piece.
+//!
+//! # No per-client queues
+//!
+//! A [`Channel`] is a `Mutex` around a ring of its most recent messages, plus one
+//! `Condvar`. Publishing appends to the ring, evicts the oldest messages past the
+//! window, and wakes every waiter with `notify_all`. A reader owns nothing but its
+//! cursor. So a slow client never grows a queue and never slows the publisher: it
+//! only falls behind in the ring and, if it falls out of it, is told so by the
+//! batch's `gap` flag. Memory is bounded by the window (a count and a byte budget
+//! per channel) times the channel limit, whatever the number of clients.
+//!
+//! # Cursor semantics
+//!
+//! Ids are 1, 2, 3, … per channel, without holes; cursor 0 means "nothing seen".
+//! A [`Batch`] after cursor `c` holds the retained messages with `id > c`, in
+//! order, and `next`, the cursor to use next time. When messages after `c` were
+//! already evicted, the batch starts at the oldest retained message and says
+//! `gap: true`. A cursor *ahead* of the channel (a client that saw ids from an
+//! earlier run of the server) is treated the same way: it gets the whole retained
+//! window with `gap: true`, so a client never silently skips the new run's
+//! messages.
+//!
+//! # Concurrency
+//!
+//! [`Channel::wait_after`] is one `Condvar::wait_timeout_while`: the predicate is
+//! checked under the same lock that `publish` takes to append, so a message
+//! published between a client's two requests is never missed (no lost wake-up),
+//! and the time left is recomputed by std on every spurious wake-up.
+//! [`Hub::close`] sets every channel's `closed` flag and wakes all waiters, which
+//! is how server shutdown ends long-polls and streams at once.
+//!
+//! # Examples
+//!
+//! ```
+//! use realtime_web::hub::{Hub, HubConfig};
+//! use std::time::{Duration, Instant};
+//!
+//! let hub = Hub::new(HubConfig::default());
+//! let news = hub.channel("news").unwrap();
+//! assert_eq!(news.publish("message", "first").unwrap(), 1);
+//! assert_eq!(news.publish("alert", "second").unwrap(), 2);
+//!
+//! let batch = news.read_after(1);
+//! assert_eq!(batch.messages.len(), 1);
+//! assert_eq!(&*batch.messages[0].data, "second");
+//! assert_eq!(batch.next, 2);
+//!
+//! // Nothing after 2 yet: waits until the deadline, then returns empty.
+//! let batch = news.wait_after(2, Instant::now() + Duration::from_millis(10));
+//! assert!(batch.messages.is_empty());
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+/// The longest channel name, in bytes (CONTRACT.md, "Messages and channels").
+pub const MAX_NAME_LEN: usize = 64;
+/// The name of the default event.
+pub const DEFAULT_EVENT: &str = "message";
+
+/// Limits of a [`Hub`]. Every field has a safe default.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// How many recent messages a channel retains for replay. Default 1024.
+    /// Values below 1 are treated as 1.
+    pub window: usize,
+    /// How many bytes of event names and data a channel retains at most; the
+    /// oldest messages are evicted past it, but the newest is always kept.
+    /// Default 4 MiB.
+    pub max_channel_bytes: usize,
+    /// The largest message `data`, in bytes. Default 65,536.
+    pub max_message_bytes: usize,
+    /// How many channels may exist; creating one more fails with
+    /// [`Error::TooManyChannels`]. Default 1024.
+    pub max_channels: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            window: 1024,
+            max_channel_bytes: 4 << 20,
+            max_message_bytes: 65_536,
+            max_channels: 1024,
+        }
+    }
+}
+
+/// Why the hub refused an operation. Each variant is one rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// A channel name is not `[A-Za-z0-9_-]{1,64}`.
+    BadChannelName,
+    /// An event name is not `[A-Za-z0-9_.-]{1,64}`.
+    BadEventName,
+    /// Message data is longer than [`HubConfig::max_message_bytes`].
+    MessageTooLarge,
+    /// Creating the channel would pass [`HubConfig::max_channels`].
+    TooManyChannels,
+    /// The hub or channel is closed (the server is shutting down).
+    Closed,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::BadChannelName => "bad channel name",
+            Error::BadEventName => "bad event name",
+            Error::MessageTooLarge => "message too large",
+            Error::TooManyChannels => "too many channels",
+            Error::Closed => "shutting down",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// One published message. Cloning is cheap: the text is shared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The per-channel id: 1, 2, 3, … without holes.
+    pub id: u64,
+    /// The event name, `message` by default.
+    pub event: Arc<str>,
+    /// The message text.
+    pub data: Arc<str>,
+}
+
+/// What a reader gets after its cursor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// The retained messages after the cursor, in id order.
+    pub messages: Vec<Message>,
+    /// The cursor to ask with next time: the id of the last message in the
+    /// channel when this batch was taken.
+    pub next: u64,
+    /// True when messages after the cursor were evicted (or the cursor was ahead
+    /// of the channel), so `messages` does not continue from the cursor.
+    pub gap: bool,
+    /// The oldest id the channel still retains (or the next id to be assigned, if
+    /// it retains none). Streaming transports announce it with a gap.
+    pub oldest: u64,
+    /// True when the channel is closed: no message will follow.
+    pub closed: bool,
+}
+
+/// Checks a channel name against the contract: `[A-Za-z0-9_-]{1,64}`.
+pub fn valid_channel_name(name: &str) -> bool {
+    valid_name(name, b"_-")
+}
+
+/// Checks an event name against the contract: `[A-Za-z0-9_.-]{1,64}`. Such a
+/// name can never hold a line break, so it is safe in an SSE `event:` field.
+pub fn valid_event_name(name: &str) -> bool {
+    valid_name(name, b"_.-")
+}
+
+fn valid_name(name: &str, extra: &[u8]) -> bool {
+    (1..=MAX_NAME_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+}
+
+/// Recovers the data behind a poisoned lock: every critical section in this file
+/// leaves the log consistent at each step, so a panic elsewhere cannot corrupt it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A set of named channels, created on first use.
+#[derive(Debug)]
+pub struct Hub {
+    config: HubConfig,
+    channels: Mutex<Channels>,
+    default_event: Arc<str>,
+}
+
+#[derive(Debug, Default)]
+struct Channels {
+    by_name: HashMap<Box<str>, Arc<Channel>>,
+    closed: bool,
+}
+
+impl Hub {
+    /// Creates an empty hub with these limits.
+    pub fn new(config: HubConfig) -> Hub {
+        Hub {
+            config,
+            channels: Mutex::new(Channels::default()),
+            default_event: Arc::from(DEFAULT_EVENT),
+        }
+    }
+
+    /// The limits this hub was created with.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// Returns the channel called `name`, creating it if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadChannelName`] for a name outside the contract's syntax,
+    /// [`Error::TooManyChannels`] when creating it would pass the limit,
+    /// [`Error::Closed`] after [`Hub::close`].
+    pub fn channel(&self, name: &str) -> Result<Arc<Channel>, Error> {
+        if !valid_channel_name(name) {
+            return Err(Error::BadChannelName);
+        }
+        let mut channels = lock(&self.channels);
+        if channels.closed {
+            return Err(Error::Closed);
+        }
+        if let Some(channel) = channels.by_name.get(name) {
+            return Ok(Arc::clone(channel));
+        }
+        if channels.by_name.len() >= self.config.max_channels {
+            return Err(Error::TooManyChannels);
+        }
+        let channel = Arc::new(Channel::new(name, &self.config, &self.default_event));
+        channels.by_name.insert(name.into(), Arc::clone(&channel));
+        Ok(channel)
+    }
+
+    /// Returns the channel called `name` if it exists.
+    pub fn find(&self, name: &str) -> Option<Arc<Channel>> {
+        lock(&self.channels).by_name.get(name).cloned()
+    }
+
+    /// How many channels exist.
+    pub fn channel_count(&self) -> usize {
+        lock(&self.channels).by_name.len()
+    }
+
+    /// Closes every channel and wakes every waiter; no channel can be created
+    /// or published to afterwards. Used by server shutdown. Idempotent.
+    pub fn close(&self) {
+        let channels = {
+            let mut channels = lock(&self.channels);
+            channels.closed = true;
+            channels.by_name.values().cloned().collect::<Vec<_>>()
+        };
+        for channel in channels {
+            channel.close();
+        }
+    }
+
+    /// True after [`Hub::close`].
+    pub fn is_closed(&self) -> bool {
+        lock(&self.channels).closed
+    }
+}
+
+/// One channel: a ring of recent messages behind a `Mutex`, and a `Condvar`
+/// that publishing signals.
+#[derive(Debug)]
+pub struct Channel {
+    name: Box<str>,
+    log: Mutex<Log>,
+    published: Condvar,
+    window: usize,
+    max_bytes: usize,
+    max_message_bytes: usize,
+    default_event: Arc<str>,
+}
+
+#[derive(Debug)]
+struct Log {
+    /// Retained messages; ids are contiguous, so the position of id `i` is
+    /// `i - ring[0].id`.
+    ring: VecDeque<Message>,
+    /// Bytes of event names and data in `ring`.
+    bytes: usize,
+    /// The id the next published message gets.
+    next_id: u64,
+    closed: bool,
+}
+
+impl Log {
+    fn last_id(&self) -> u64 {
+        self.next_id - 1
+    }
+
+    fn oldest_id(&self) -> u64 {
+        self.ring.front().map_or(self.next_id, |m| m.id)
+    }
+
+    /// True when a reader at `cursor` has seen everything: the one state in which
+    /// `wait_after` sleeps.
+    fn is_caught_up(&self, cursor: u64) -> bool {
+        cursor == self.last_id()
+    }
+
+    fn batch_after(&self, cursor: u64) -> Batch {
+        let oldest = self.oldest_id();
+        let last = self.last_id();
+        let continuous = cursor + 1 >= oldest && cursor <= last;
+        let start = if continuous {
+            // In range by the check above, so this never underflows.
+            (cursor + 1 - oldest) as usize
+        } else {
+            0
+        };
+        Batch {
+            messages: self.ring.range(start..).cloned().collect(),
+            next: last,
+            gap: !continuous,
+            oldest,
+            closed: self.closed,
+        }
+    }
+}
+
+impl Channel {
+    fn new(name: &str, config: &HubConfig, default_event: &Arc<str>) -> Channel {
+        Channel {
+            name: name.into(),
+            log: Mutex::new(Log {
+                ring: VecDeque::new(),
+                bytes: 0,
+                next_id: 1,
+                closed: false,
+            }),
+            published: Condvar::new(),
+            window: config.window.max(1),
+            max_bytes: config.max_channel_bytes,
+            max_message_bytes: config.max_message_bytes,
+            default_event: Arc::clone(default_event),
+        }
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Appends a message and wakes every waiter. Returns its id.
+    ///
+    /// The oldest messages are evicted while the ring holds more than the window,
+    /// or more bytes than the channel's budget (the new message itself is always
+    /// kept).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadEventName`] unless `event` matches `[A-Za-z0-9_.-]{1,64}`,
+    /// [`Error::MessageTooLarge`] for data over the limit, [`Error::Closed`] after
+    /// the channel was closed.
+    pub fn publish(&self, event: &str, data: &str) -> Result<u64, Error> {
+        if !valid_event_name(event) {
+            return Err(Error::BadEventName);
+        }
+        if data.len() > self.max_message_bytes {
+            return Err(Error::MessageTooLarge);
+        }
+        // Allocate outside the lock: publishing holds it only to append.
+        let event = if event == DEFAULT_EVENT {
+            Arc::clone(&self.default_event)
+        } else {
+            Arc::from(event)
+        };
+        let data: Arc<str> = Arc::from(data);
+        let size = event.len() + data.len();
+
+        let mut log = lock(&self.log);
+        if log.closed {
+            return Err(Error::Closed);
+        }
+        let id = log.next_id;
+        log.next_id += 1;
+        log.ring.push_back(Message { id, event, data });
+        log.bytes += size;
+        while log.ring.len() > self.window || (log.bytes > self.max_bytes && log.ring.len() > 1) {
+            if let Some(old) = log.ring.pop_front() {
+                log.bytes -= old.event.len() + old.data.len();
+            }
+        }
+        drop(log);
+        self.published.notify_all();
+        Ok(id)
+    }
+
+    /// The batch after `cursor`, at once (see the module docs for the rules).
+    pub fn read_after(&self, cursor: u64) -> Batch {
+        lock(&self.log).batch_after(cursor)
+    }
+
+    /// The batch after `cursor`, waiting until it holds at least one message,
+    /// the channel closes, or `deadline` passes (then the batch is empty).
+    ///
+    /// This is one `Condvar::wait_timeout_while`: the check and the sleep happen
+    /// under the lock that `publish` appends under, so no message published
+    /// before or during the call is missed.
+    pub fn wait_after(&self, cursor: u64, deadline: Instant) -> Batch {
+        let log = lock(&self.log);
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let (log, _timed_out) = self
+            .published
+            .wait_timeout_while(log, timeout, |log| !log.closed && log.is_caught_up(cursor))
+            .unwrap_or_else(PoisonError::into_inner);
+        log.batch_after(cursor)
+    }
+
+    /// The id of the newest message, 0 if none was published: the cursor of a
+    /// reader that wants only what comes next.
+    pub fn last_id(&self) -> u64 {
+        lock(&self.log).last_id()
+    }
+
+    /// Marks the channel closed and wakes every waiter.
+    pub fn close(&self) {
+        lock(&self.log).closed = true;
+        self.published.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+    use std::time::Duration;
+
+    fn hub(window: usize) -> Hub {
+        Hub::new(HubConfig {
+            window,
+            ..HubConfig::default()
+        })
+    }
+
+    fn ids(batch: &Batch) -> Vec<u64> {
+        batch.messages.iter().map(|m| m.id).collect()
+    }
+
+    #[test]
+    fn names_follow_the_contract() {
+        assert!(valid_channel_name("a"));
+        assert!(valid_channel_name("Room_42-b"));
+        assert!(valid_channel_name(&"x".repeat(64)));
+        assert!(!valid_channel_name(""));
+        assert!(!valid_channel_name(&"x".repeat(65)));
+        assert!(!valid_channel_name("a.b"));
+        assert!(!valid_channel_name("a%2Fb"));
+        assert!(!valid_channel_name("é"));
+        assert!(valid_event_name("price.update"));
+        assert!(!valid_event_name("two words"));
+        assert!(!valid_event_name("line\nbreak"));
+        assert!(!valid_event_name(""));
+        let hub = hub(8);
+        assert_eq!(hub.channel("a/b").unwrap_err(), Error::BadChannelName);
+        let ch = hub.channel("ok").unwrap();
+        assert_eq!(ch.publish("bad name", "x"), Err(Error::BadEventName));
+    }
+
+    #[test]
+    fn ids_start_at_one_without_holes() {
+        let hub = hub(8);
+        let ch = hub.channel("c").unwrap();
+        for expected in 1..=20 {
+            assert_eq!(ch.publish("message", "x").unwrap(), expected);
+        }
+        assert_eq!(ch.last_id(), 20);
+    }
+
+    #[test]
+    fn read_after_returns_messages_after_the_cursor() {
+        let hub = hub(8);
+        let ch = hub.channel("c").unwrap();
+        let empty = ch.read_after(0);
+        assert_eq!((empty.messages.len(), empty.next, empty.gap), (0, 0, false));
+        for text in ["a", "b", "c"] {
+            ch.publish("message", text).unwrap();
+        }
+        let all = ch.read_after(0);
+        assert_eq!(ids(&all), [1, 2, 3]);
+        assert_eq!((all.next, all.gap, all.oldest), (3, false, 1));
+        let rest = ch.read_after(2);
+        assert_eq!(ids(&rest), [3]);
+        assert_eq!(&*rest.messages[0].data, "c");
+        let none = ch.read_after(3);
+        assert_eq!((ids(&none), none.next, none.gap), (vec![], 3, false));
+    }
+
+    #[test]
+    fn evicted_cursor_gets_the_window_and_a_gap() {
+        let hub = hub(4);
+        let ch = hub.channel("c").unwrap();
+        for _ in 0..10 {
+            ch.publish("message", "x").unwrap();
+        }
+        // Retained: 7..=10. Cursor 6 still continues without a gap.
+        let ok = ch.read_after(6);
+        assert_eq!((ids(&ok), ok.gap), (vec![7, 8, 9, 10], false));
+        let gap = ch.read_after(5);
+        assert_eq!(
+            (ids(&gap), gap.gap, gap.oldest, gap.next),
+            (vec![7, 8, 9, 10], true, 7, 10)
+        );
+        let from_zero = ch.read_after(0);
+        assert!(from_zero.gap);
+    }
+
+    #[test]
+    fn cursor_ahead_of_the_channel_is_a_gap() {
+        let hub = hub(4);
+        let ch = hub.channel("c").unwrap();
+        let fresh = ch.read_after(9);
+        assert_eq!((ids(&fresh), fresh.gap, fresh.next), (vec![], true, 0));
+        ch.publish("message", "x").unwrap();
+        let batch = ch.read_after(9);
+        assert_eq!((ids(&batch), batch.gap, batch.next), (vec![1], true, 1));
+        // And waiting with such a cursor does not sleep.
+        let start = Instant::now();
+        let waited = ch.wait_after(9, start + Duration::from_secs(30));
+        assert!(waited.gap);
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn byte_budget_evicts_but_keeps_the_newest() {
+        let hub = Hub::new(HubConfig {
+            window: 100,
+            max_channel_bytes: 30,
+            max_message_bytes: 100,
+            max_channels: 4,
+        });
+        let ch = hub.channel("c").unwrap();
+        ch.publish("e", "123456789").unwrap(); // 10 bytes
+        ch.publish("e", "123456789").unwrap(); // 20
+        ch.publish("e", "123456789").unwrap(); // 30
+        assert_eq!(ids(&ch.read_after(0)), [1, 2, 3]);
+        ch.publish("e", "123456789").unwrap(); // 40 > 30: evict id 1
+        assert_eq!(ids(&ch.read_after(0)), [2, 3, 4]);
+        ch.publish("e", &"x".repeat(99)).unwrap(); // alone over budget, still kept
+        assert_eq!(ids(&ch.read_after(0)), [5]);
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let hub = Hub::new(HubConfig {
+            max_message_bytes: 5,
+            max_channels: 2,
+            ..HubConfig::default()
+        });
+        let ch = hub.channel("a").unwrap();
+        assert_eq!(ch.publish("message", "12345").unwrap(), 1);
+        assert_eq!(ch.publish("message", "123456"), Err(Error::MessageTooLarge));
+        assert_eq!(ch.publish("message", "").unwrap(), 2);
+        hub.channel("b").unwrap();
+        assert_eq!(hub.channel("c").unwrap_err(), Error::TooManyChannels);
+        // Existing channels are still returned at the limit.
+        assert!(Arc::ptr_eq(&hub.channel("a").unwrap(), &ch));
+        assert_eq!(hub.channel_count(), 2);
+    }
+
+    #[test]
+    fn wait_after_wakes_on_publish() {
+        let hub = Arc::new(hub(8));
+        let ch = hub.channel("c").unwrap();
+        let waiter = {
+            let ch = Arc::clone(&ch);
+            thread::spawn(move || ch.wait_after(0, Instant::now() + Duration::from_secs(30)))
+        };
+        thread::sleep(Duration::from_millis(20));
+        ch.publish("message", "hello").unwrap();
+        let batch = waiter.join().unwrap();
+        assert_eq!(ids(&batch), [1]);
+        assert_eq!(batch.next, 1);
+    }
+
+    #[test]
+    fn wait_after_returns_at_once_when_behind() {
+        let hub = hub(8);
+        let ch = hub.channel("c").unwrap();
+        ch.publish("message", "early").unwrap();
+        let start = Instant::now();
+        let batch = ch.wait_after(0, start + Duration::from_secs(30));
+        assert_eq!(ids(&batch), [1]);
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn wait_after_times_out_empty() {
+        let hub = hub(8);
+        let ch = hub.channel("c").unwrap();
+        let start = Instant::now();
+        let batch = ch.wait_after(0, start + Duration::from_millis(50));
+        assert!(batch.messages.is_empty());
+        assert!(!batch.closed);
+        assert!(start.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn close_wakes_waiters_and_refuses_more() {
+        let hub = Arc::new(hub(8));
+        let ch = hub.channel("c").unwrap();
+        let waiter = {
+            let ch = Arc::clone(&ch);
+            thread::spawn(move || ch.wait_after(0, Instant::now() + Duration::from_secs(60)))
+        };
+        thread::sleep(Duration::from_millis(20));
+        hub.close();
+        let batch = waiter.join().unwrap();
+        assert!(batch.closed);
+        assert!(batch.messages.is_empty());
+        assert_eq!(ch.publish("message", "late"), Err(Error::Closed));
+        assert_eq!(hub.channel("new").unwrap_err(), Error::Closed);
+        assert!(hub.is_closed());
+    }
+
+    #[test]
+    fn concurrent_publishers_make_one_gapless_sequence() {
+        const PUBLISHERS: usize = 4;
+        const EACH: usize = 10_000;
+        const TOTAL: u64 = (PUBLISHERS * EACH) as u64;
+        let hub = Arc::new(hub(TOTAL as usize));
+        let ch = hub.channel("c").unwrap();
+
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let ch = Arc::clone(&ch);
+                thread::spawn(move || {
+                    let mut cursor = 0;
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while cursor < TOTAL && Instant::now() < deadline {
+                        let batch = ch.wait_after(cursor, deadline);
+                        assert!(
+                            !batch.gap,
+                            "a reader fell out of a window that holds everything"
+                        );
+                        for m in &batch.messages {
+                            assert_eq!(m.id, cursor + 1, "ids must arrive in order without holes");
+                            cursor = m.id;
+                        }
+                    }
+                    cursor
+                })
+            })
+            .collect();
+
+        let publishers: Vec<_> = (0..PUBLISHERS)
+            .map(|p| {
+                let ch = Arc::clone(&ch);
+                thread::spawn(move || {
+                    let mut mine = Vec::with_capacity(EACH);
+                    for i in 0..EACH {
+                        mine.push(ch.publish("message", &format!("{p}:{i}")).unwrap());
+                    }
+                    mine
+                })
+            })
+            .collect();
+
+        let mut all: Vec<u64> = publishers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (1..=TOTAL).collect::<Vec<_>>());
+        for reader in readers {
+            assert_eq!(reader.join().unwrap(), TOTAL);
+        }
+        // Each publisher's own messages are in its publishing order.
+        let batch = ch.read_after(0);
+        for p in 0..PUBLISHERS {
+            let prefix = format!("{p}:");
+            let seq: Vec<usize> = batch
+                .messages
+                .iter()
+                .filter_map(|m| m.data.strip_prefix(&prefix).map(|n| n.parse().unwrap()))
+                .collect();
+            assert_eq!(seq, (0..EACH).collect::<Vec<_>>());
+        }
+    }
+}

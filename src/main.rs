@@ -1,0 +1,41 @@
+//! The showcase server: `cargo run --release`, then open http://127.0.0.1:8080/.
+//!
+//! Every refusal (a bad flag, a taken port) is one line on stderr and exit code 1.
+
+use realtime_web::hub::Hub;
+use realtime_web::server::{Config, Server};
+use realtime_web::showcase::{self, Command};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let options = match showcase::parse_args(std::env::args().skip(1)) {
+        Ok(Command::Serve(options)) => options,
+        Ok(Command::Help) => {
+            print!("{}", showcase::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("realtime-web: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = match Server::bind(options.addr.as_str(), Config::default()) {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("realtime-web: cannot listen on {}: {error}", options.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    let hub = Arc::new(Hub::new(options.hub_config()));
+    let closing = Arc::clone(&hub);
+    server.on_shutdown(move || closing.close());
+    println!("realtime-web listening on http://{}/", server.local_addr());
+    match server.serve(showcase::router(hub, &options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("realtime-web: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,725 @@
+//! The server: a listener, one thread per connection, keep-alive, limits,
+//! timeouts and shutdown.
+//!
+//! ```text
+//! accept loop ──TcpStream──▶ spawner ──▶ one thread per connection
+//!   (only accepts)              │          read head ─▶ read body ─▶ handler
+//!                               │              ▲                        │
+//!                               │              └──── keep-alive ◀─ write response
+//!                               └──▶ (at the limit) rejecter: 503, close
+//! ```
+//!
+//! # Why threads
+//!
+//! The thread that accepts a request owns the connection until it closes, so every
+//! technique in this crate reads top to bottom as plain blocking code: a
+//! long-poll is one `Condvar` wait, a stream is a loop of wait and write. The cost
+//! is a thread per open connection: a small stack ([`Config::stack_size`],
+//! 128 KiB by default, of which only the pages touched are ever resident), and a
+//! bound ([`Config::max_connections`]) past which new clients get `503`.
+//!
+//! # The accept loop only accepts
+//!
+//! `std::net::TcpListener` listens with a backlog of 128 that std offers no way
+//! to raise. If accepting also waited on anything slow (spawning a thread takes
+//! tens of microseconds), a burst of connects would overflow the kernel's queue
+//! and the dropped SYNs would come back a second later. So the accept loop hands
+//! each stream to a spawner thread and goes straight back to `accept`; when
+//! `accept` fails (out of file descriptors, say) it backs off briefly instead of
+//! spinning.
+//!
+//! # Timeouts
+//!
+//! Every blocking read and write has one, so a dead or malicious peer never holds
+//! a thread for ever (RFC 9112 §9.5 lets a server close idle connections):
+//!
+//! - [`Config::idle_timeout`]: waiting for the first byte of a request; on
+//!   expiry the connection closes quietly.
+//! - [`Config::header_timeout`]: from the first byte of a request to the end of
+//!   its head — an absolute deadline, so a client dripping one byte at a time
+//!   (slowloris) is cut off too; on expiry, `408` and close.
+//! - [`Config::body_timeout`]: the same for the body.
+//! - [`Config::write_timeout`]: each write; a peer that stops reading is dropped.
+//!
+//! Unix reports an expired socket timeout as `WouldBlock`, Windows as
+//! `TimedOut`; both count ([`crate::http::is_timeout`]).
+//!
+//! # Shutdown
+//!
+//! [`ShutdownHandle::shutdown`] stops accepting, runs the `on_shutdown` hooks
+//! (the showcase closes its hub there, which wakes every long-poll and stream at
+//! once), and ends the reads of idle connections. Each connection thread then
+//! finishes the response it is writing and closes; [`Server::serve`] waits for
+//! them up to [`Config::shutdown_timeout`], cuts off any still open, and returns.
+//!
+//! # Examples
+//!
+//! ```
+//! use realtime_web::http::{Request, Response};
+//! use realtime_web::server::{Config, Server};
+//! use std::io::{Read, Write};
+//!
+//! let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
+//! let addr = server.local_addr();
+//! let shutdown = server.shutdown_handle();
+//! let running = std::thread::spawn(move || server.serve(|_: Request| Response::text("hi")));
+//!
+//! let mut client = std::net::TcpStream::connect(addr).unwrap();
+//! client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+//! let mut reply = String::new();
+//! client.read_to_string(&mut reply).unwrap();
+//! assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(reply.ends_with("\r\n\r\nhi"));
+//!
+//! shutdown.shutdown();
+//! running.join().unwrap().unwrap();
+//! ```
+
+use crate::http::chunked::Encoder;
+use crate::http::request::{self, Parsed};
+use crate::http::response::{status_has_body, Framing, Upgraded};
+use crate::http::{is_timeout, Body, BodyKind, Error, Handler, Limits, Request, Response, Version};
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
+};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How many bytes one `read` asks for.
+const READ_CHUNK: usize = 16 * 1024;
+/// How many refused connections may wait for their `503` at once; past it they
+/// are closed without one.
+const REJECT_QUEUE: usize = 64;
+/// How long the rejecter spends on one refused connection, at most.
+const REJECT_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Every limit and timeout of the server. Each field has a safe default.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Size limits for requests (request line, header section, field count,
+    /// body).
+    pub limits: Limits,
+    /// How many connections may be open at once; the next one gets `503` and is
+    /// closed. Default 10,000 (a process here may hold 20,000 file
+    /// descriptors).
+    pub max_connections: usize,
+    /// The stack size of each connection thread. Default 128 KiB.
+    pub stack_size: usize,
+    /// How long a connection may wait for the first byte of a request before it
+    /// is closed quietly. Default 30 s.
+    pub idle_timeout: Duration,
+    /// How long a request head may take from its first byte to its end before
+    /// the server answers `408` and closes. Default 10 s.
+    pub header_timeout: Duration,
+    /// How long a request body may take once its head was read; then `408` and
+    /// close. Default 30 s.
+    pub body_timeout: Duration,
+    /// How long one write may block on a peer that does not read before the
+    /// connection is dropped. Default 10 s.
+    pub write_timeout: Duration,
+    /// How long [`Server::serve`] waits for open connections to finish after
+    /// shutdown before it cuts them off. Default 5 s.
+    pub shutdown_timeout: Duration,
+    /// How long the accept loop pauses after `accept` fails (for example for
+    /// lack of file descriptors), so that it does not spin. Default 10 ms.
+    pub accept_backoff: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            max_connections: 10_000,
+            stack_size: 128 * 1024,
+            idle_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(5),
+            accept_backoff: Duration::from_millis(10),
+        }
+    }
+}
+
+/// A bound listener, ready to [`serve`](Server::serve).
+pub struct Server {
+    listener: TcpListener,
+    config: Arc<Config>,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.shared.addr)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// What the accept loop, the spawner, the connection threads and the shutdown
+/// handle share.
+struct Shared {
+    addr: SocketAddr,
+    stopping: AtomicBool,
+    on_shutdown: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    connections: Mutex<Connections>,
+    /// Signalled when the last connection closes.
+    all_closed: Condvar,
+}
+
+/// The open connections, so that shutdown can reach the idle ones.
+#[derive(Default)]
+struct Connections {
+    open: HashMap<u64, Arc<TcpStream>>,
+    next_id: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Stops a running server from any thread. Cloneable.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownHandle")
+            .field("addr", &self.shared.addr)
+            .field("stopping", &self.shared.stopping())
+            .finish()
+    }
+}
+
+impl ShutdownHandle {
+    /// Starts shutdown (see the module docs) and returns at once; `serve`
+    /// returns when it is done. Calling it again does nothing.
+    pub fn shutdown(&self) {
+        if self.shared.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let hooks = std::mem::take(&mut *lock(&self.shared.on_shutdown));
+        for hook in hooks {
+            hook();
+        }
+        // std's accept cannot be interrupted; a connection of our own wakes it.
+        let _ = TcpStream::connect_timeout(&wake_address(self.shared.addr), Duration::from_secs(1));
+        // Idle connections are blocked in a read: end it. A thread in the middle
+        // of a reply (a long-poll just woken by the hooks) still writes it.
+        for stream in lock(&self.shared.connections).open.values() {
+            let _ = stream.shutdown(Shutdown::Read);
+        }
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.stopping()
+    }
+
+    /// How many connections are open now.
+    pub fn open_connections(&self) -> usize {
+        lock(&self.shared.connections).open.len()
+    }
+}
+
+/// The address that reaches a listener bound to `addr` (the loopback address if
+/// it listens on all interfaces).
+fn wake_address(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+impl Server {
+    /// Binds a listener to `addr` (port 0 picks a free port; see
+    /// [`Server::local_addr`]).
+    ///
+    /// # Errors
+    ///
+    /// The error of `TcpListener::bind`, such as `AddrInUse`.
+    pub fn bind(addr: impl ToSocketAddrs, config: Config) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        Ok(Server {
+            listener,
+            config: Arc::new(config),
+            shared: Arc::new(Shared {
+                addr,
+                stopping: AtomicBool::new(false),
+                on_shutdown: Mutex::new(Vec::new()),
+                connections: Mutex::new(Connections::default()),
+                all_closed: Condvar::new(),
+            }),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// A handle that stops the server from another thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Runs `hook` when shutdown begins, before connections are ended: the place
+    /// to close a [`crate::hub::Hub`] so that its waiters answer at once.
+    pub fn on_shutdown(&self, hook: impl FnOnce() + Send + 'static) {
+        lock(&self.shared.on_shutdown).push(Box::new(hook));
+    }
+
+    /// Accepts connections and answers their requests with `handler` until
+    /// shutdown; then waits for open connections (see the module docs) and
+    /// returns.
+    ///
+    /// # Errors
+    ///
+    /// Only if a helper thread cannot be started at all; errors of single
+    /// connections never end the server.
+    pub fn serve(self, handler: impl Handler) -> io::Result<()> {
+        let handler: Arc<dyn Handler> = Arc::new(handler);
+        let (reject_tx, reject_rx) = mpsc::sync_channel(REJECT_QUEUE);
+        let rejecter = thread::Builder::new()
+            .name("rtw-rejecter".into())
+            .spawn(move || reject_loop(reject_rx))?;
+        let (accepted_tx, accepted_rx) = mpsc::channel();
+        let spawner = {
+            let (shared, config) = (Arc::clone(&self.shared), Arc::clone(&self.config));
+            thread::Builder::new()
+                .name("rtw-spawner".into())
+                .spawn(move || spawn_loop(accepted_rx, reject_tx, handler, config, shared))?
+        };
+
+        while !self.shared.stopping() {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if self.shared.stopping() || accepted_tx.send(stream).is_err() {
+                        break;
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(_) => thread::sleep(self.config.accept_backoff),
+            }
+        }
+        drop(accepted_tx);
+        drop(self.listener);
+        let _ = spawner.join();
+        let _ = rejecter.join();
+
+        let connections = lock(&self.shared.connections);
+        let (connections, _) = self
+            .shared
+            .all_closed
+            .wait_timeout_while(connections, self.config.shutdown_timeout, |c| {
+                !c.open.is_empty()
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        // Past the deadline, cut off whoever is left: their writes fail and their
+        // threads end.
+        for stream in connections.open.values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        Ok(())
+    }
+}
+
+/// Takes accepted streams from the accept loop and starts a thread for each, or
+/// hands it to the rejecter at the connection limit.
+fn spawn_loop(
+    accepted: Receiver<TcpStream>,
+    reject: SyncSender<TcpStream>,
+    handler: Arc<dyn Handler>,
+    config: Arc<Config>,
+    shared: Arc<Shared>,
+) {
+    for stream in accepted {
+        if shared.stopping() {
+            continue; // dropped: closed
+        }
+        let stream = Arc::new(stream);
+        let id = {
+            let mut connections = lock(&shared.connections);
+            if connections.open.len() >= config.max_connections {
+                None
+            } else {
+                let id = connections.next_id;
+                connections.next_id += 1;
+                connections.open.insert(id, Arc::clone(&stream));
+                Some(id)
+            }
+        };
+        let Some(id) = id else {
+            hand_to_rejecter(&reject, stream);
+            continue;
+        };
+        let thread = {
+            let (stream, handler, config, shared) = (
+                Arc::clone(&stream),
+                Arc::clone(&handler),
+                Arc::clone(&config),
+                Arc::clone(&shared),
+            );
+            thread::Builder::new()
+                .name(format!("rtw-conn-{id}"))
+                .stack_size(config.stack_size)
+                .spawn(move || {
+                    let _registered = Registered {
+                        id,
+                        shared: &shared,
+                    };
+                    serve_connection(&stream, &*handler, &config, &shared);
+                })
+        };
+        if thread.is_err() {
+            // No thread to be had (the system's limit): refuse like at our own.
+            forget_connection(&shared, id);
+            hand_to_rejecter(&reject, stream);
+        }
+    }
+}
+
+fn hand_to_rejecter(reject: &SyncSender<TcpStream>, stream: Arc<TcpStream>) {
+    // The spawner dropped its own reference if registration failed, so this is
+    // normally the only one; if not, the stream just closes.
+    if let Ok(stream) = Arc::try_unwrap(stream) {
+        if let Err(TrySendError::Full(stream) | TrySendError::Disconnected(stream)) =
+            reject.try_send(stream)
+        {
+            drop(stream);
+        }
+    }
+}
+
+/// Removes a connection from the registry when its thread ends, however it ends.
+struct Registered<'a> {
+    id: u64,
+    shared: &'a Shared,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        forget_connection(self.shared, self.id);
+    }
+}
+
+fn forget_connection(shared: &Shared, id: u64) {
+    let mut connections = lock(&shared.connections);
+    connections.open.remove(&id);
+    if connections.open.is_empty() {
+        shared.all_closed.notify_all();
+    }
+}
+
+/// Answers connections past the limit with `503`. It reads what the client sent
+/// before closing: closing a socket with unread input makes the kernel send a
+/// reset, which can destroy the `503` before the client reads it.
+fn reject_loop(streams: Receiver<TcpStream>) {
+    for stream in streams {
+        let _ = stream.set_write_timeout(Some(REJECT_TIMEOUT));
+        let _ = stream.set_read_timeout(Some(REJECT_TIMEOUT));
+        let response = Response::error(503, "connection limit reached").close();
+        let mut out = Vec::new();
+        let body = response.body_bytes().unwrap_or_default();
+        response.write_head(&mut out, Version::Http11, Framing::Length(body.len()), true);
+        out.extend_from_slice(body);
+        if (&stream).write_all(&out).is_ok() {
+            let _ = stream.shutdown(Shutdown::Write);
+            let deadline = Instant::now() + REJECT_TIMEOUT;
+            let mut sink = [0u8; 4096];
+            while Instant::now() < deadline {
+                match (&stream).read(&mut sink) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Why a connection stops reading requests.
+enum Stop {
+    /// Answer with this error, then close (RFC 9112: after a request that could
+    /// not be read, the next one cannot be found).
+    Refuse(Error),
+    /// Close without a word: the peer left, went idle, or the server is stopping.
+    Quietly,
+}
+
+/// One connection's state between requests: its socket and the bytes read but
+/// not yet used (the start of the next pipelined request).
+struct Connection<'a> {
+    stream: &'a Arc<TcpStream>,
+    buf: Vec<u8>,
+    config: &'a Config,
+    shared: &'a Shared,
+}
+
+/// The keep-alive loop (RFC 9112 §9.3): read a request, answer it, and go on
+/// while both sides want to. Pipelined requests are answered in order because
+/// one thread reads and answers them one by one.
+fn serve_connection(
+    stream: &Arc<TcpStream>,
+    handler: &dyn Handler,
+    config: &Config,
+    shared: &Shared,
+) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(config.write_timeout));
+    let mut conn = Connection {
+        stream,
+        buf: Vec::new(),
+        config,
+        shared,
+    };
+    loop {
+        let request = match conn.read_request() {
+            Ok(request) => request,
+            Err(Stop::Refuse(error)) => {
+                let _ = conn.write_response(error.response(), Version::Http11, false, true);
+                return;
+            }
+            Err(Stop::Quietly) => return,
+        };
+        let version = request.version();
+        let head_only = request.method() == "HEAD";
+        let keep_alive = request.keep_alive();
+        let response = panic::catch_unwind(AssertUnwindSafe(|| handler.handle(request)))
+            .unwrap_or_else(|_| Response::error(500, "internal error").close());
+        let close = !keep_alive || response.closes() || shared.stopping();
+        match conn.write_response(response, version, head_only, close) {
+            Ok(true) => continue,
+            Ok(false) | Err(_) => return,
+        }
+    }
+}
+
+impl Connection<'_> {
+    /// Reads one request, head and body.
+    fn read_request(&mut self) -> Result<Request, Stop> {
+        let mut request = self.read_head()?;
+        let body = self.read_body(&request)?;
+        request.set_body(body);
+        Ok(request)
+    }
+
+    /// Reads until a whole head has arrived, and parses it.
+    fn read_head(&mut self) -> Result<Request, Stop> {
+        let limits = &self.config.limits;
+        // Past this many bytes a head is over a limit for sure, wherever its lines
+        // end; the parser then says which.
+        let max_head = limits.max_request_line + limits.max_header_bytes + 8;
+        let idle_deadline = Instant::now() + self.config.idle_timeout;
+        let mut head_deadline = None;
+        // Parse only when a line may have ended: a client dripping a byte at a
+        // time must not make the server re-read its head on every byte.
+        let mut may_be_complete = !self.buf.is_empty();
+        loop {
+            if !self.buf.is_empty() {
+                head_deadline.get_or_insert_with(|| Instant::now() + self.config.header_timeout);
+                if may_be_complete {
+                    match request::parse(&self.buf, limits) {
+                        Ok(Parsed::Complete { value, consumed }) => {
+                            self.buf.drain(..consumed);
+                            return Ok(value);
+                        }
+                        Ok(Parsed::NeedMore) if self.buf.len() > max_head => {
+                            return Err(Stop::Refuse(Error::HeadersTooLarge))
+                        }
+                        Ok(Parsed::NeedMore) => {}
+                        Err(error) => return Err(Stop::Refuse(error)),
+                    }
+                }
+            } else if self.shared.stopping() {
+                return Err(Stop::Quietly);
+            }
+            let start = self.buf.len();
+            match self.fill(head_deadline.unwrap_or(idle_deadline)) {
+                Ok(0) => return Err(Stop::Quietly),
+                Ok(_) => {
+                    may_be_complete =
+                        self.buf[start..].contains(&b'\n') || self.buf.len() > max_head;
+                }
+                Err(e) if is_timeout(&e) && head_deadline.is_some() => {
+                    return Err(Stop::Refuse(Error::HeaderTimeout))
+                }
+                Err(_) => return Err(Stop::Quietly),
+            }
+        }
+    }
+
+    /// Reads the body as the head frames it (RFC 9112 §6.3), after answering
+    /// `Expect: 100-continue` if the client waits for it.
+    fn read_body(&mut self, request: &Request) -> Result<Vec<u8>, Stop> {
+        let kind = request.body_kind();
+        if kind == BodyKind::None {
+            return Ok(Vec::new());
+        }
+        // RFC 9110 §10.1.1: a server that has not yet received any of the body
+        // sends 100 (Continue) before reading it.
+        if request.expects_continue() && self.buf.is_empty() {
+            self.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .map_err(|_| Stop::Quietly)?;
+        }
+        let deadline = Instant::now() + self.config.body_timeout;
+        match kind {
+            BodyKind::None => Ok(Vec::new()),
+            BodyKind::Length(length) => {
+                // The parser refused lengths over the body limit, so this fits.
+                let length = length as usize;
+                while self.buf.len() < length {
+                    self.fill_body(deadline)?;
+                }
+                let rest = self.buf.split_off(length);
+                Ok(std::mem::replace(&mut self.buf, rest))
+            }
+            BodyKind::Chunked => {
+                let limits = &self.config.limits;
+                let mut decoder =
+                    crate::http::chunked::Decoder::new(limits.max_body, limits.max_header_bytes);
+                let mut body = Vec::new();
+                loop {
+                    let (used, done) =
+                        decoder.decode(&self.buf, &mut body).map_err(Stop::Refuse)?;
+                    self.buf.drain(..used);
+                    if done {
+                        return Ok(body);
+                    }
+                    self.fill_body(deadline)?;
+                }
+            }
+        }
+    }
+
+    fn fill_body(&mut self, deadline: Instant) -> Result<(), Stop> {
+        match self.fill(deadline) {
+            Ok(0) => Err(Stop::Quietly),
+            Ok(_) => Ok(()),
+            Err(e) if is_timeout(&e) => Err(Stop::Refuse(Error::BodyTimeout)),
+            Err(_) => Err(Stop::Quietly),
+        }
+    }
+
+    /// Reads once into `buf`, waiting no later than `deadline`. Returns the
+    /// number of bytes read, 0 at end of stream.
+    fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let start = self.buf.len();
+        self.buf.resize(start + READ_CHUNK, 0);
+        let read = (&**self.stream).read(&mut self.buf[start..]);
+        self.buf.truncate(start + *read.as_ref().unwrap_or(&0));
+        read
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        (&**self.stream).write_all(bytes)
+    }
+
+    /// Writes a response; returns whether the connection may carry another
+    /// request.
+    fn write_response(
+        &mut self,
+        mut response: Response,
+        version: Version,
+        head_only: bool,
+        mut close: bool,
+    ) -> io::Result<bool> {
+        let has_body = status_has_body(response.status());
+        let mut out = Vec::new();
+        match response.take_body() {
+            Body::Bytes(bytes) => {
+                let framing = if has_body {
+                    Framing::Length(bytes.len())
+                } else {
+                    Framing::None
+                };
+                response.write_head(&mut out, version, framing, close);
+                if has_body && !head_only {
+                    out.extend_from_slice(&bytes);
+                }
+                self.write_all(&out)?;
+            }
+            Body::Stream(write_body) => {
+                // HTTP/1.0 has no chunked coding: the body ends with the connection.
+                close |= version == Version::Http10;
+                let framing = if version == Version::Http11 {
+                    Framing::Chunked
+                } else {
+                    Framing::None
+                };
+                response.write_head(&mut out, version, framing, close);
+                self.write_all(&out)?;
+                if !head_only {
+                    self.stream_body(version, write_body)?;
+                }
+            }
+            Body::Upgrade(upgrade) => {
+                response.write_head(&mut out, version, Framing::None, false);
+                self.write_all(&out)?;
+                let leftover = std::mem::take(&mut self.buf);
+                let stream = Arc::clone(self.stream);
+                // The new protocol's code is the embedder's: a panic in it ends this
+                // connection, never the server.
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                    upgrade(Upgraded { stream, leftover })
+                }));
+                return Ok(false);
+            }
+        }
+        Ok(!close)
+    }
+
+    fn stream_body(
+        &mut self,
+        version: Version,
+        write_body: crate::http::response::StreamFn,
+    ) -> io::Result<()> {
+        let stream: &TcpStream = self.stream;
+        match version {
+            Version::Http11 => {
+                let mut encoder = Encoder::new(stream);
+                match panic::catch_unwind(AssertUnwindSafe(|| write_body(&mut encoder))) {
+                    Ok(Ok(())) => encoder.finish().map(drop),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(io::Error::other("stream handler panicked")),
+                }
+            }
+            Version::Http10 => {
+                let mut writer = stream;
+                match panic::catch_unwind(AssertUnwindSafe(|| write_body(&mut writer))) {
+                    Ok(result) => result,
+                    Err(_) => Err(io::Error::other("stream handler panicked")),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The showcase binary's routes, exactly as `CONTRACT.md` lists them, and its
+//! command line.
+//!
+//! [`router`] wires the transports to one hub; `src/main.rs` only parses the
+//! command line with [`parse_args`] and serves the router. Tests and examples
+//! build the same router in-process.
+
+use crate::http::{Cors, Request, Response, Router};
+use crate::hub::{Hub, HubConfig};
+use crate::transport;
+use std::sync::Arc;
+
+/// The page served at `GET /`.
+pub const INDEX_HTML: &str = include_str!("index.html");
+
+/// The default listen address.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// What the command line configures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Where to listen (`--addr`).
+    pub addr: String,
+    /// The CORS and WebSocket origin allow-list (`--allow-origin`, repeatable).
+    /// Empty means any origin.
+    pub allow_origins: Vec<String>,
+    /// Messages retained per channel (`--window`).
+    pub window: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            addr: DEFAULT_ADDR.to_owned(),
+            allow_origins: Vec::new(),
+            window: HubConfig::default().window,
+        }
+    }
+}
+
+impl Options {
+    /// The CORS policy: the listed origins, or any origin if none was given.
+    pub fn cors(&self) -> Cors {
+        if self.allow_origins.is_empty() {
+            Cors::allow_any()
+        } else {
+            Cors::allow_list(self.allow_origins.iter().cloned())
+        }
+    }
+
+    /// The hub limits: the defaults with `--window` applied.
+    pub fn hub_config(&self) -> HubConfig {
+        HubConfig {
+            window: self.window,
+            ..HubConfig::default()
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Serve with these options.
+    Serve(Options),
+    /// Print the usage text and exit.
+    Help,
+}
+
+/// The `--help` text.
+pub const USAGE: &str = "\
+realtime-web: every way a server can push to a browser, side by side.
+
+Usage: realtime-web [--addr HOST:PORT] [--allow-origin ORIGIN]... [--window N]
+
+Options:
+  --addr HOST:PORT       where to listen (default 127.0.0.1:8080)
+  --allow-origin ORIGIN  allow this origin for CORS and WebSocket; repeatable;
+                         '*' allows any (the default when the flag is absent)
+  --window N             messages each channel retains for replay (default 1024)
+  --help                 print this text
+";
+
+/// Parses the arguments after the program name.
+///
+/// # Errors
+///
+/// One line saying what is wrong, for the binary to print before exiting 1.
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+    let mut options = Options::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value (see --help)"))
+        };
+        match flag.as_str() {
+            "--help" | "-h" => return Ok(Command::Help),
+            "--addr" => options.addr = value("--addr")?,
+            "--allow-origin" => options.allow_origins.push(value("--allow-origin")?),
+            "--window" => {
+                let raw = value("--window")?;
+                options.window = match raw.parse::<usize>() {
+                    Ok(n) if n >= 1 => n,
+                    _ => {
+                        return Err(format!(
+                            "--window takes a whole number of at least 1, not '{raw}'"
+                        ))
+                    }
+                };
+            }
+            _ => return Err(format!("unknown argument '{arg}' (see --help)")),
+        }
+    }
+    Ok(Command::Serve(options))
+}
+
+/// The contract's routes over `hub`.
+pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
+    let router = Router::new()
+        .get("/", |_: Request| Response::html(INDEX_HTML))
+        .get("/health", |_: Request| Response::text("ok"))
+        .post(
+            "/channels/{ch}/publish",
+            transport::publish::handler(Arc::clone(&hub)),
+        );
+    #[cfg(feature = "polling")]
+    let router = router.get(
+        "/channels/{ch}/poll",
+        transport::polling::handler(Arc::clone(&hub)),
+    );
+    drop(hub);
+    router.cors(options.cors())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(parse(&[]), Ok(Command::Serve(Options::default())));
+        assert_eq!(Options::default().addr, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn every_flag() {
+        let Ok(Command::Serve(options)) = parse(&[
+            "--addr",
+            "0.0.0.0:9000",
+            "--allow-origin",
+            "https://a.example",
+            "--allow-origin=https://b.example",
+            "--window=16",
+        ]) else {
+            panic!("valid flags");
+        };
+        assert_eq!(options.addr, "0.0.0.0:9000");
+        assert_eq!(
+            options.allow_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(options.window, 16);
+        assert!(!options.cors().allows("https://c.example"));
+        assert!(options.cors().allows("https://b.example"));
+        assert_eq!(parse(&["--help"]), Ok(Command::Help));
+    }
+
+    #[test]
+    fn bad_flags_are_one_line() {
+        for args in [
+            &["--nope"][..],
+            &["--addr"],
+            &["--window", "0"],
+            &["--window", "x"],
+            &["serve"],
+        ] {
+            let error = parse(args).unwrap_err();
+            assert!(!error.contains('\n'), "{error}");
+            assert!(!error.is_empty());
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The techniques, one file each. Every one is the same loop over the hub — hold
+//! a cursor, take the batch after it, deliver it, move the cursor — written in
+//! its own wire format.
+//!
+//! | technique | file | feature |
+//! | --- | --- | --- |
+//! | regular HTTP: publishing | [`publish`] | always |
+//! | Ajax polling | `polling` | `polling` |
+//!
+//! This module holds what they share: the contract's JSON for messages and
+//! batches, and reading the channel and cursor out of a request.
+
+pub mod publish;
+
+#[cfg(feature = "polling")]
+pub mod polling;
+
+use crate::codec::json::{self, Html};
+use crate::http::{Request, Response};
+use crate::hub::{self, Batch, Channel, Hub, Message};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// Appends a message as the contract's JSON:
+/// `{"id":17,"event":"message","data":"hello"}`.
+pub fn write_message(out: &mut String, message: &Message, html: Html) {
+    let _ = write!(out, "{{\"id\":{},\"event\":", message.id);
+    json::string(out, &message.event, html);
+    out.push_str(",\"data\":");
+    json::string(out, &message.data, html);
+    out.push('}');
+}
+
+/// A batch as the contract's JSON: `{"messages":[…],"next":N,"gap":false}`.
+pub fn batch_json(batch: &Batch, html: Html) -> String {
+    let size: usize = batch
+        .messages
+        .iter()
+        .map(|m| m.data.len() + m.event.len() + 32)
+        .sum();
+    let mut out = String::with_capacity(size + 40);
+    out.push_str("{\"messages\":[");
+    for (i, message) in batch.messages.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_message(&mut out, message, html);
+    }
+    let _ = write!(out, "],\"next\":{},\"gap\":{}}}", batch.next, batch.gap);
+    out
+}
+
+/// The reply for a refusal of the hub.
+pub fn hub_error(error: hub::Error) -> Response {
+    let status = match error {
+        hub::Error::BadChannelName | hub::Error::BadEventName => 400,
+        hub::Error::MessageTooLarge => 413,
+        hub::Error::TooManyChannels | hub::Error::Closed => 503,
+    };
+    Response::error(status, &error.to_string())
+}
+
+/// The channel named by the route's `{ch}` segment, created on first use.
+///
+/// # Errors
+///
+/// The reply to send instead: `400` for a bad name, `503` past the channel
+/// limit or during shutdown.
+pub fn channel(hub: &Hub, request: &Request) -> Result<Arc<Channel>, Response> {
+    hub.channel(request.param("ch").unwrap_or_default())
+        .map_err(hub_error)
+}
+
+/// The query parameter `name` as a cursor (a message id): `None` when absent.
+///
+/// # Errors
+///
+/// `400` unless it is a decimal number that fits in 64 bits.
+pub fn cursor(request: &Request, name: &str) -> Result<Option<u64>, Response> {
+    match request.query(name) {
+        None => Ok(None),
+        Some(value) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => value
+            .parse()
+            .map(Some)
+            .map_err(|_| Response::error(400, "cursor out of range")),
+        Some(_) => Err(Response::error(
+            400,
+            "cursor must be a non-negative integer",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: u64, event: &str, data: &str) -> Message {
+        Message {
+            id,
+            event: event.into(),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn message_json_matches_the_contract() {
+        let mut out = String::new();
+        write_message(&mut out, &message(17, "message", "hello"), Html::Plain);
+        assert_eq!(out, r#"{"id":17,"event":"message","data":"hello"}"#);
+    }
+
+    #[test]
+    fn batch_json_matches_the_contract() {
+        let batch = Batch {
+            messages: vec![
+                message(1, "message", "a\"b"),
+                message(2, "tick", "</script>"),
+            ],
+            next: 2,
+            gap: true,
+            oldest: 1,
+            closed: false,
+        };
+        assert_eq!(
+            batch_json(&batch, Html::Plain),
+            r#"{"messages":[{"id":1,"event":"message","data":"a\"b"},{"id":2,"event":"tick","data":"</script>"}],"next":2,"gap":true}"#
+        );
+        assert!(batch_json(&batch, Html::Safe).contains(r#""data":"\u003c/script\u003e""#));
+        assert_eq!(
+            batch_json(&Batch::default(), Html::Plain),
+            r#"{"messages":[],"next":0,"gap":false}"#
+        );
+    }
+}
