@@ -1,0 +1,213 @@
+//! Helpers for the integration tests: a showcase server on `127.0.0.1:0`, and a
+//! deliberately separate, minimal HTTP/1.1 response reader for raw sockets (the
+//! tests must not trust the server's own parser to check the server).
+
+#![allow(dead_code)]
+
+use realtime_web::hub::Hub;
+use realtime_web::server::{Config, Server, ShutdownHandle};
+use realtime_web::showcase::{self, Options};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A generous bound for anything that should happen "at once".
+pub const LIVENESS: Duration = Duration::from_secs(10);
+
+/// The showcase router served on a free loopback port, shut down on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub hub: Arc<Hub>,
+    pub shutdown: ShutdownHandle,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        TestServer::with(Config::default(), Options::default())
+    }
+
+    pub fn with_config(config: Config) -> TestServer {
+        TestServer::with(config, Options::default())
+    }
+
+    pub fn with(config: Config, options: Options) -> TestServer {
+        let server = Server::bind("127.0.0.1:0", config).expect("bind 127.0.0.1:0");
+        let addr = server.local_addr();
+        let hub = Arc::new(Hub::new(options.hub_config()));
+        let closing = Arc::clone(&hub);
+        server.on_shutdown(move || closing.close());
+        let shutdown = server.shutdown_handle();
+        let router = showcase::router(Arc::clone(&hub), &options);
+        let thread = std::thread::spawn(move || server.serve(router));
+        TestServer {
+            addr,
+            hub,
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Connects a raw client with a read timeout.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(LIVENESS)).unwrap();
+        stream
+    }
+
+    /// Shuts down and waits for `serve` to return; returns how long that took.
+    pub fn stop(mut self) -> Duration {
+        let start = Instant::now();
+        self.shutdown.shutdown();
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("serve thread").expect("serve result");
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A response as read off the wire.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub version: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn says_close(&self) -> bool {
+        self.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    }
+}
+
+/// Reads one response. `head_only` for replies to HEAD (no body whatever the
+/// headers say).
+pub fn read_response_to(reader: &mut impl BufRead, head_only: bool) -> io::Result<RawResponse> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    let mut parts = line.trim_end_matches("\r\n").splitn(3, ' ');
+    let version = parts.next().unwrap_or("").to_owned();
+    let status: u16 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end_matches("\r\n");
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').expect("header line with a colon");
+        headers.push((name.to_owned(), value.trim().to_owned()));
+    }
+    let mut response = RawResponse {
+        version,
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
+        return Ok(response);
+    }
+    if let Some(length) = response.header("content-length") {
+        let mut body = vec![0; length.parse().expect("numeric content-length")];
+        reader.read_exact(&mut body)?;
+        response.body = body;
+    } else if response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim_end(), 16).expect("chunk size");
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            response.body.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        reader.read_to_end(&mut response.body)?;
+    }
+    Ok(response)
+}
+
+/// Sends `raw` on a new connection and reads one response.
+pub fn exchange(server: &TestServer, raw: &[u8]) -> (RawResponse, BufReader<TcpStream>) {
+    let mut stream = server.connect();
+    stream.write_all(raw).unwrap();
+    let mut reader = BufReader::new(stream);
+    let response = read_response_to(&mut reader, false).expect("a response");
+    (response, reader)
+}
+
+/// Whether the server closed the connection: the next read sees end of stream
+/// (or a reset) within the liveness bound.
+pub fn is_closed(reader: &mut BufReader<TcpStream>) -> bool {
+    let mut byte = [0u8; 1];
+    match reader.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+/// An agent that reports 4xx and 5xx replies as replies.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(LIVENESS * 3))
+        .build()
+        .into()
+}
+
+/// `GET url`: (status, body).
+pub fn get(url: &str) -> (u16, String) {
+    let mut response = agent().get(url).call().expect("GET");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().expect("body"))
+}
+
+/// `POST url` with `body`: (status, body).
+pub fn post(url: &str, body: &[u8]) -> (u16, String) {
+    let mut response = agent().post(url).send(body).expect("POST");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().expect("body"))
+}
