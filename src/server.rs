@@ -476,6 +476,7 @@ enum Stop {
 struct Connection<'a> {
     stream: &'a Arc<TcpStream>,
     buf: Vec<u8>,
+    scratch: Box<[u8]>,
     config: &'a Config,
     shared: &'a Shared,
 }
@@ -494,6 +495,7 @@ fn serve_connection(
     let mut conn = Connection {
         stream,
         buf: Vec::new(),
+        scratch: vec![0; READ_CHUNK].into_boxed_slice(),
         config,
         shared,
     };
@@ -633,11 +635,10 @@ impl Connection<'_> {
             return Err(io::ErrorKind::TimedOut.into());
         }
         self.stream.set_read_timeout(Some(left))?;
-        let start = self.buf.len();
-        self.buf.resize(start + READ_CHUNK, 0);
-        let read = (&**self.stream).read(&mut self.buf[start..]);
-        self.buf.truncate(start + *read.as_ref().unwrap_or(&0));
-        read
+        // Read into a buffer zeroed once per connection, not per read.
+        let n = (&**self.stream).read(&mut self.scratch[..])?;
+        self.buf.extend_from_slice(&self.scratch[..n]);
+        Ok(n)
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
