@@ -568,3 +568,136 @@ fn many_concurrent_clients() {
     }
     assert_eq!(server.hub.find("many").unwrap().last_id(), 201);
 }
+
+/// A server with a hand-written handler, for the body kinds the showcase routes
+/// do not use yet.
+fn custom(
+    handler: impl Fn(Request) -> Response + Send + Sync + 'static,
+) -> (
+    std::net::SocketAddr,
+    realtime_web::ShutdownHandle,
+    std::thread::JoinHandle<std::io::Result<()>>,
+) {
+    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
+    let addr = server.local_addr();
+    let shutdown = server.shutdown_handle();
+    (
+        addr,
+        shutdown,
+        std::thread::spawn(move || server.serve(handler)),
+    )
+}
+
+fn streaming(_: Request) -> Response {
+    Response::stream("text/plain", |out| {
+        for piece in ["one ", "two ", "three"] {
+            out.write_all(piece.as_bytes())?;
+            out.flush()?;
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn streamed_body_is_chunked_one_chunk_per_flush() {
+    let (addr, shutdown, running) = custom(streaming);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(LIVENESS)).unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let body = "\r\n\r\n4\r\none \r\n4\r\ntwo \r\n5\r\nthree\r\n0\r\n\r\n";
+    assert_eq!(
+        raw.matches("Transfer-Encoding: chunked\r\n").count(),
+        2,
+        "{raw}"
+    );
+    assert_eq!(
+        raw.matches(body).count(),
+        2,
+        "both streams complete, in order: {raw}"
+    );
+    shutdown.shutdown();
+    running.join().unwrap().unwrap();
+}
+
+#[test]
+fn streamed_body_to_http_1_0_ends_with_the_connection() {
+    let (addr, shutdown, running) = custom(streaming);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(LIVENESS)).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.0 200 OK\r\n"), "{raw}");
+    assert!(
+        !raw.contains("Transfer-Encoding"),
+        "HTTP/1.0 has no chunked coding"
+    );
+    assert!(raw.contains("Connection: close\r\n"));
+    assert!(raw.ends_with("\r\n\r\none two three"), "{raw}");
+    shutdown.shutdown();
+    running.join().unwrap().unwrap();
+}
+
+#[test]
+fn head_of_a_stream_does_not_run_it() {
+    let (addr, shutdown, running) = custom(streaming);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(LIVENESS)).unwrap();
+    stream.write_all(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\nGET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(stream);
+    let head = read_response_to(&mut reader, true).unwrap();
+    assert_eq!(head.header("transfer-encoding"), Some("chunked"));
+    let next = read_response_to(&mut reader, false).unwrap();
+    assert_eq!(
+        next.text(),
+        "one two three",
+        "the HEAD reply carried no body bytes"
+    );
+    shutdown.shutdown();
+    running.join().unwrap().unwrap();
+}
+
+#[test]
+fn upgrade_hands_over_the_socket_with_the_bytes_already_read() {
+    let (addr, shutdown, running) = custom(|_: Request| {
+        Response::upgrade(|upgraded| {
+            // A toy protocol: echo every byte back, upper-cased, until EOF.
+            let mut stream: &std::net::TcpStream = &upgraded.stream;
+            let _ = stream.write_all(&upgraded.leftover.to_ascii_uppercase());
+            let mut buf = [0u8; 256];
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                let _ = stream.write_all(&buf[..n].to_ascii_uppercase());
+            }
+        })
+        .header("Upgrade", "shout")
+    });
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(LIVENESS)).unwrap();
+    // The first bytes of the new protocol travel with the request itself.
+    stream
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: shout\r\nConnection: Upgrade\r\n\r\nhello ",
+        )
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let switching = read_response_to(&mut reader, false).unwrap();
+    assert_eq!(switching.status, 101);
+    assert_eq!(switching.header("upgrade"), Some("shout"));
+    assert_eq!(switching.header("connection"), Some("Upgrade"));
+    let mut echoed = [0u8; 6];
+    reader.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"HELLO ");
+    stream.write_all(b"world").unwrap();
+    let mut echoed = [0u8; 5];
+    reader.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"WORLD");
+    drop((stream, reader));
+    shutdown.shutdown();
+    running.join().unwrap().unwrap();
+}
