@@ -282,6 +282,8 @@ struct Log {
     bytes: usize,
     /// The id the next published message gets.
     next_id: u64,
+    /// How many readers are inside `wait_after` now.
+    waiting: usize,
     closed: bool,
 }
 
@@ -328,6 +330,7 @@ impl Channel {
                 ring: VecDeque::new(),
                 bytes: 0,
                 next_id: 1,
+                waiting: 0,
                 closed: false,
             }),
             published: Condvar::new(),
@@ -400,13 +403,20 @@ impl Channel {
     /// under the lock that `publish` appends under, so no message published
     /// before or during the call is missed.
     pub fn wait_after(&self, cursor: u64, deadline: Instant) -> Batch {
-        let log = lock(&self.log);
+        let mut log = lock(&self.log);
+        log.waiting += 1;
         let timeout = deadline.saturating_duration_since(Instant::now());
-        let (log, _timed_out) = self
+        let (mut log, _timed_out) = self
             .published
             .wait_timeout_while(log, timeout, |log| !log.closed && log.is_caught_up(cursor))
             .unwrap_or_else(PoisonError::into_inner);
+        log.waiting -= 1;
         log.batch_after(cursor)
+    }
+
+    /// How many readers are waiting in [`Channel::wait_after`] right now.
+    pub fn waiters(&self) -> usize {
+        lock(&self.log).waiting
     }
 
     /// The id of the newest message, 0 if none was published: the cursor of a
@@ -568,11 +578,14 @@ mod tests {
             let ch = Arc::clone(&ch);
             thread::spawn(move || ch.wait_after(0, Instant::now() + Duration::from_secs(30)))
         };
-        thread::sleep(Duration::from_millis(20));
+        while ch.waiters() == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
         ch.publish("message", "hello").unwrap();
         let batch = waiter.join().unwrap();
         assert_eq!(ids(&batch), [1]);
         assert_eq!(batch.next, 1);
+        assert_eq!(ch.waiters(), 0);
     }
 
     #[test]

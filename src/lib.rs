@@ -8,8 +8,8 @@
 //! | --- | --- | --- |
 //! | regular HTTP | `fetch` a page or `POST` a message | [`http`], [`transport::publish`] |
 //! | Ajax polling | asks on a timer | `transport::polling` (feature `polling`) |
-//! | Ajax long-polling | asks; the server holds the request until there is news | planned (feature `long-polling`) |
-//! | script-tag (JSONP) long polling | the same through `<script>` tags, cross-origin | planned (feature `long-polling`) |
+//! | Ajax long-polling | asks; the server holds the request until there is news | `transport::long_poll` (feature `long-polling`) |
+//! | script-tag (JSONP) long polling | the same through `<script>` tags, cross-origin | `transport::jsonp` (feature `long-polling`) |
 //! | XHR streaming | reads one never-ending response | planned (feature `comet`) |
 //! | hidden-iframe forever frame | an `<iframe>` runs one `<script>` per message | planned (feature `comet`) |
 //! | Server-Sent Events | `EventSource` | planned (feature `sse`) |

@@ -136,6 +136,16 @@ pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
         "/channels/{ch}/poll",
         transport::polling::handler(Arc::clone(&hub)),
     );
+    #[cfg(feature = "long-polling")]
+    let router = router
+        .get(
+            "/channels/{ch}/long-poll",
+            transport::long_poll::handler(Arc::clone(&hub)),
+        )
+        .get(
+            "/channels/{ch}/jsonp",
+            transport::jsonp::handler(Arc::clone(&hub)),
+        );
     drop(hub);
     router.cors(options.cors())
 }

@@ -6,6 +6,8 @@
 //! | --- | --- | --- |
 //! | regular HTTP: publishing | [`publish`] | always |
 //! | Ajax polling | `polling` | `polling` |
+//! | Ajax long-polling | `long_poll` | `long-polling` |
+//! | script-tag (JSONP) long polling | `jsonp` | `long-polling` |
 //!
 //! This module holds what they share: the contract's JSON for messages and
 //! batches, and reading the channel and cursor out of a request.
@@ -14,6 +16,12 @@ pub mod publish;
 
 #[cfg(feature = "polling")]
 pub mod polling;
+
+#[cfg(feature = "long-polling")]
+pub mod long_poll;
+
+#[cfg(feature = "long-polling")]
+pub mod jsonp;
 
 use crate::codec::json::{self, Html};
 use crate::http::{Request, Response};

@@ -1,0 +1,123 @@
+//! Script-tag (JSONP) long polling: long-polling through `<script>` elements,
+//! which browsers load from any origin.
+//!
+//! ```text
+//! page on http://app.example                      server on http://push.example
+//!   appends <script src="http://push.example/channels/news/jsonp?since=41&callback=onBatch">
+//!   │ GET /channels/news/jsonp?since=41&callback=onBatch  ──▶ │ wait_after(41, …)
+//!   │ ◀── 200 application/javascript                         │ ◀── publish #42
+//!   │     onBatch({"messages":[…42],"next":42,"gap":false});
+//!   runs it: onBatch handles the batch, removes the tag, appends the next one (since=42)
+//! ```
+//!
+//! Before CORS (2009 onwards), a page could not read a reply from another origin
+//! with `XMLHttpRequest`, but it could always *run* a script from anywhere. So
+//! the server wrapped its JSON in a call to a function the page named, and the
+//! page received data by having its function called. The request is held exactly
+//! as a [long-poll](super::long_poll) is — the same `wait`, the same cursor — and
+//! the reply is the long-poll body inside `NAME(…);`.
+//!
+//! # Costs and limits
+//!
+//! Everything long-polling costs, and more: only `GET`; no status codes or
+//! headers the page can read (a failed script fires `onerror` and nothing else);
+//! one script element and one global function per round. And the page trusts the
+//! server completely: a script runs with the page's full authority.
+//!
+//! # Safety of the reply
+//!
+//! The callback name is the only request text echoed into a response anywhere in
+//! this crate, so it is held to the contract's pattern
+//! `[A-Za-z_$][A-Za-z0-9_$.]{0,63}` — a property path, no brackets, quotes,
+//! parentheses or spaces — and refused with `400` otherwise (the refusal does not
+//! echo it). The JSON inside is written with `<`, `>`, `&`, U+2028 and U+2029
+//! escaped ([`Html::Safe`]), so message data can neither end a line inside a
+//! string literal (JavaScript before ES2019) nor close an inline `</script>`.
+//! The reply is `application/javascript; charset=utf-8` with
+//! `X-Content-Type-Options: nosniff`, so a browser never takes it for anything
+//! else, and `Cache-Control: no-store`, since each round's answer is new.
+
+use super::batch_json;
+use super::long_poll::wait;
+use crate::codec::json::Html;
+use crate::http::{Request, Response};
+use crate::hub::Hub;
+use std::sync::Arc;
+
+/// The longest callback name: the pattern's first character and 63 more.
+pub const MAX_CALLBACK_LEN: usize = 64;
+
+/// Whether `name` matches `[A-Za-z_$][A-Za-z0-9_$.]{0,63}` (CONTRACT.md).
+pub fn valid_callback(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    matches!(bytes.first(), Some(b) if b.is_ascii_alphabetic() || *b == b'_' || *b == b'$')
+        && bytes.len() <= MAX_CALLBACK_LEN
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.'))
+}
+
+/// The handler for `GET /channels/{ch}/jsonp?since=N&callback=NAME[&timeout=MS]`.
+pub fn handler(hub: Arc<Hub>) -> impl Fn(Request) -> Response + Send + Sync + 'static {
+    move |request| {
+        // Refuse a bad callback before holding the request for seconds.
+        let callback = match request.query("callback") {
+            Some(name) if valid_callback(&name) => name,
+            Some(_) => {
+                return Response::error(400, "callback must match [A-Za-z_$][A-Za-z0-9_$.]{0,63}")
+            }
+            None => return Response::error(400, "callback is required"),
+        };
+        let batch = match wait(&hub, &request) {
+            Ok(batch) => batch,
+            Err(refusal) => return refusal,
+        };
+        let body = format!("{callback}({});", batch_json(&batch, Html::Safe));
+        let response = Response::new(200)
+            .header("Content-Type", "application/javascript; charset=utf-8")
+            .header("X-Content-Type-Options", "nosniff")
+            .header("Cache-Control", "no-store")
+            .body(body.into_bytes());
+        if batch.closed {
+            response.close()
+        } else {
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_pattern() {
+        for ok in [
+            "cb",
+            "_",
+            "$",
+            "a.b.c",
+            "jQuery_123",
+            "$.handlers.x1",
+            &"a".repeat(64),
+        ] {
+            assert!(valid_callback(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "1cb",
+            ".a",
+            "a b",
+            "a(1)",
+            "a[0]",
+            "alert(1);x",
+            "a-b",
+            "</script>",
+            "a\u{2028}",
+            "é",
+            &"a".repeat(65),
+        ] {
+            assert!(!valid_callback(bad), "{bad:?}");
+        }
+    }
+}
