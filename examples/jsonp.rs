@@ -21,12 +21,12 @@ const PAGE: &str = r#"<!doctype html>
 <meta charset="utf-8">
 <title>JSONP long polling</title>
 <h1>JSONP long polling</h1>
-<p>This page is on <code id="here"></code>; the channel is on <code>CHANNEL_ORIGIN</code>.</p>
+<p>This page is on <code id="here"></code>; the channel is on <code>{{CHANNEL_ORIGIN}}</code>.</p>
 <form id="form"><input id="text" value="hello" aria-label="message"> <button>Publish</button></form>
 <p>Script tags loaded: <b id="rounds">0</b></p>
 <pre id="log"></pre>
 <script>
-  const CHANNEL_ORIGIN = 'CHANNEL_ORIGIN';
+  const channelOrigin = '{{CHANNEL_ORIGIN}}';
   let cursor = 0, rounds = 0;
   const log = document.getElementById('log');
   document.getElementById('here').textContent = location.origin;
@@ -42,7 +42,7 @@ const PAGE: &str = r#"<!doctype html>
 
   function round() {
     const script = document.createElement('script');
-    script.src = `${CHANNEL_ORIGIN}/channels/demo/jsonp?since=${cursor}&callback=onBatch&timeout=25000`;
+    script.src = `${channelOrigin}/channels/demo/jsonp?since=${cursor}&callback=onBatch&timeout=25000`;
     // onload runs after the script (and so onBatch) ran; onerror is all a failed
     // script tells: no status, no body. Either way, remove the tag and go again.
     script.onload = () => { script.remove(); round(); };
@@ -71,7 +71,7 @@ fn main() {
     let channel_server = bind("127.0.0.1:8085");
 
     let page = PAGE.replace(
-        "CHANNEL_ORIGIN",
+        "{{CHANNEL_ORIGIN}}",
         &format!("http://{}", channel_server.local_addr()),
     );
     let page_routes = Router::new()
