@@ -87,7 +87,7 @@ use std::net::{
 };
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -363,19 +363,8 @@ fn spawn_loop(
             continue; // dropped: closed
         }
         let stream = Arc::new(stream);
-        let id = {
-            let mut connections = lock(&shared.connections);
-            if connections.open.len() >= config.max_connections {
-                None
-            } else {
-                let id = connections.next_id;
-                connections.next_id += 1;
-                connections.open.insert(id, Arc::clone(&stream));
-                Some(id)
-            }
-        };
-        let Some(id) = id else {
-            hand_to_rejecter(&reject, stream);
+        let Some(id) = register(&shared, &stream, config.max_connections) else {
+            refuse(&reject, stream);
             continue;
         };
         let thread = {
@@ -399,20 +388,30 @@ fn spawn_loop(
         if thread.is_err() {
             // No thread to be had (the system's limit): refuse like at our own.
             forget_connection(&shared, id);
-            hand_to_rejecter(&reject, stream);
+            refuse(&reject, stream);
         }
     }
 }
 
-fn hand_to_rejecter(reject: &SyncSender<TcpStream>, stream: Arc<TcpStream>) {
-    // The spawner dropped its own reference if registration failed, so this is
-    // normally the only one; if not, the stream just closes.
+/// Adds a connection to the registry unless that would pass `max`; returns its id.
+fn register(shared: &Shared, stream: &Arc<TcpStream>, max: usize) -> Option<u64> {
+    let mut connections = lock(&shared.connections);
+    if connections.open.len() >= max {
+        return None;
+    }
+    let id = connections.next_id;
+    connections.next_id += 1;
+    connections.open.insert(id, Arc::clone(stream));
+    Some(id)
+}
+
+/// Queues a connection for the rejecter's `503`. When the queue is full the
+/// stream is dropped, which closes it without a word: under a flood, answering
+/// every refused client would itself be the flood's work.
+fn refuse(reject: &SyncSender<TcpStream>, stream: Arc<TcpStream>) {
+    // Unregistered (or its thread never started), so this is the only reference.
     if let Ok(stream) = Arc::try_unwrap(stream) {
-        if let Err(TrySendError::Full(stream) | TrySendError::Disconnected(stream)) =
-            reject.try_send(stream)
-        {
-            drop(stream);
-        }
+        let _ = reject.try_send(stream);
     }
 }
 
