@@ -7,8 +7,9 @@
 
 use crate::http::{Cors, Request, Response, Router};
 use crate::hub::{Hub, HubConfig};
-use crate::transport;
+use crate::transport::{self, StreamConfig};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The page served at `GET /`.
 pub const INDEX_HTML: &str = include_str!("index.html");
@@ -26,6 +27,8 @@ pub struct Options {
     pub allow_origins: Vec<String>,
     /// Messages retained per channel (`--window`).
     pub window: usize,
+    /// Heartbeat and SSE retry of the streaming transports (`--heartbeat`).
+    pub stream: StreamConfig,
 }
 
 impl Default for Options {
@@ -34,6 +37,7 @@ impl Default for Options {
             addr: DEFAULT_ADDR.to_owned(),
             allow_origins: Vec::new(),
             window: HubConfig::default().window,
+            stream: StreamConfig::default(),
         }
     }
 }
@@ -71,12 +75,14 @@ pub const USAGE: &str = "\
 realtime-web: every way a server can push to a browser, side by side.
 
 Usage: realtime-web [--addr HOST:PORT] [--allow-origin ORIGIN]... [--window N]
+                    [--heartbeat SECONDS]
 
 Options:
   --addr HOST:PORT       where to listen (default 127.0.0.1:8080)
   --allow-origin ORIGIN  allow this origin for CORS and WebSocket; repeatable;
                          '*' allows any (the default when the flag is absent)
   --window N             messages each channel retains for replay (default 1024)
+  --heartbeat SECONDS    silence before a stream sends a heartbeat (default 15)
   --help                 print this text
 ";
 
@@ -116,6 +122,17 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
                     }
                 };
             }
+            "--heartbeat" => {
+                let raw = value("--heartbeat")?;
+                options.stream.heartbeat = match raw.parse::<u64>() {
+                    Ok(n) if (1..=3600).contains(&n) => Duration::from_secs(n),
+                    _ => {
+                        return Err(format!(
+                            "--heartbeat takes whole seconds from 1 to 3600, not '{raw}'"
+                        ))
+                    }
+                };
+            }
             _ => return Err(format!("unknown argument '{arg}' (see --help)")),
         }
     }
@@ -146,6 +163,21 @@ pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
             "/channels/{ch}/jsonp",
             transport::jsonp::handler(Arc::clone(&hub)),
         );
+    #[cfg(feature = "comet")]
+    let router = router
+        .get(
+            "/channels/{ch}/stream",
+            transport::stream::handler(Arc::clone(&hub), options.stream),
+        )
+        .get(
+            "/channels/{ch}/iframe",
+            transport::iframe::handler(Arc::clone(&hub), options.stream),
+        );
+    #[cfg(feature = "sse")]
+    let router = router.get(
+        "/channels/{ch}/sse",
+        transport::sse::handler(Arc::clone(&hub), options.stream),
+    );
     drop(hub);
     router.cors(options.cors())
 }
@@ -173,6 +205,8 @@ mod tests {
             "https://a.example",
             "--allow-origin=https://b.example",
             "--window=16",
+            "--heartbeat",
+            "5",
         ]) else {
             panic!("valid flags");
         };
@@ -182,6 +216,7 @@ mod tests {
             ["https://a.example", "https://b.example"]
         );
         assert_eq!(options.window, 16);
+        assert_eq!(options.stream.heartbeat, Duration::from_secs(5));
         assert!(!options.cors().allows("https://c.example"));
         assert!(options.cors().allows("https://b.example"));
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
@@ -194,6 +229,8 @@ mod tests {
             &["--addr"],
             &["--window", "0"],
             &["--window", "x"],
+            &["--heartbeat", "0"],
+            &["--heartbeat", "soon"],
             &["serve"],
         ] {
             let error = parse(args).unwrap_err();

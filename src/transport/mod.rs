@@ -8,9 +8,13 @@
 //! | Ajax polling | `polling` | `polling` |
 //! | Ajax long-polling | `long_poll` | `long-polling` |
 //! | script-tag (JSONP) long polling | `jsonp` | `long-polling` |
+//! | XHR streaming | `stream` | `comet` |
+//! | hidden-iframe forever frame | `iframe` | `comet` |
+//! | Server-Sent Events | `sse` | `sse` |
 //!
 //! This module holds what they share: the contract's JSON for messages and
-//! batches, and reading the channel and cursor out of a request.
+//! batches, reading the channel and cursor out of a request, and [`pump`], the
+//! loop of the three streaming techniques.
 
 pub mod publish;
 
@@ -23,11 +27,109 @@ pub mod long_poll;
 #[cfg(feature = "long-polling")]
 pub mod jsonp;
 
+#[cfg(feature = "comet")]
+pub mod stream;
+
+#[cfg(feature = "comet")]
+pub mod iframe;
+
+#[cfg(feature = "sse")]
+pub mod sse;
+
 use crate::codec::json::{self, Html};
 use crate::http::{Request, Response};
 use crate::hub::{self, Batch, Channel, Hub, Message};
 use std::fmt::Write as _;
+use std::io::{self, Write};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Settings of the streaming transports (SSE, XHR streaming, forever frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamConfig {
+    /// How long a stream may stay silent before the server sends a heartbeat
+    /// (an SSE comment, an empty ndjson line, an HTML comment), so that proxies
+    /// and the client see the connection alive and a dead peer is found by the
+    /// failing write. Default 15 s.
+    pub heartbeat: Duration,
+    /// The reconnection delay an SSE stream announces with `retry:`. Default
+    /// 2 s.
+    pub retry: Duration,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            heartbeat: Duration::from_secs(15),
+            retry: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a streaming transport writes, one piece at a time.
+#[derive(Clone, Copy, Debug)]
+pub enum Item<'a> {
+    /// Messages after the cursor were evicted; the replay starts at `oldest`.
+    Gap {
+        /// The oldest id still retained.
+        oldest: u64,
+    },
+    /// One message.
+    Message(&'a Message),
+    /// Nothing happened for a heartbeat interval.
+    Heartbeat,
+}
+
+/// The loop of every streaming transport: wait on the channel for the batch
+/// after `cursor`, write it with `write` (a gap first, then each message, or a
+/// heartbeat when the wait ran out empty), flush it as one piece, move the
+/// cursor, repeat — until the channel closes (server shutdown: returns `Ok`, and
+/// the server ends the body cleanly) or a write fails (the client left, or did
+/// not read within the write timeout: returns the error, and the connection is
+/// dropped).
+///
+/// Nothing is queued per client: a client that reads slowly only falls behind
+/// in the channel's ring, and is told of a gap if it falls out of it.
+///
+/// # Errors
+///
+/// The first error of `write` or of `out`.
+pub fn pump(
+    channel: &Channel,
+    mut cursor: u64,
+    heartbeat: Duration,
+    out: &mut dyn Write,
+    mut write: impl FnMut(&mut dyn Write, Item<'_>) -> io::Result<()>,
+) -> io::Result<()> {
+    loop {
+        let batch = channel.wait_after(cursor, Instant::now() + heartbeat);
+        if batch.gap {
+            write(
+                out,
+                Item::Gap {
+                    oldest: batch.oldest,
+                },
+            )?;
+        }
+        for message in &batch.messages {
+            write(out, Item::Message(message))?;
+        }
+        if batch.closed {
+            out.flush()?;
+            return Ok(());
+        }
+        if batch.messages.is_empty() && !batch.gap {
+            write(out, Item::Heartbeat)?;
+        }
+        out.flush()?;
+        cursor = batch.next;
+    }
+}
+
+/// The gap announcement of the streaming transports: `{"gap":true,"oldest":N}`.
+pub fn gap_json(oldest: u64) -> String {
+    format!("{{\"gap\":true,\"oldest\":{oldest}}}")
+}
 
 /// Appends a message as the contract's JSON:
 /// `{"id":17,"event":"message","data":"hello"}`.

@@ -1,0 +1,89 @@
+//! XHR streaming: one response that never ends, read while it arrives.
+//!
+//! ```text
+//! GET /channels/news/stream            HTTP/1.1 200 OK
+//!                          ──▶         Content-Type: application/x-ndjson
+//!                                      Transfer-Encoding: chunked
+//!
+//!                                      {"id":42,"event":"message","data":"hello"}⏎
+//!                                      ⏎                         (heartbeat)
+//!                                      {"id":43,"event":"message","data":"again"}⏎
+//! ```
+//!
+//! The client makes one ordinary request and the server keeps the response open,
+//! writing one JSON message per line (newline-delimited JSON) as messages are
+//! published. The client reads the body as it grows — `XMLHttpRequest`'s
+//! `onprogress` with `responseText` in the Comet days, a `fetch()` body reader
+//! today — and parses each complete line. Every batch is flushed as one chunk of
+//! the chunked coding (RFC 9112 §7.1), so it leaves at once.
+//!
+//! Compared with long-polling, there is no request per delivery: one set of
+//! headers per connection, then about the message JSON itself. Compared with SSE,
+//! the format is the application's own (here, the contract's message JSON), and
+//! nothing reconnects or resumes by itself: the client reconnects with
+//! `?since=` its last id, and the gap rule (a line `{"gap":true,"oldest":N}`
+//! before the replay) says when that was too late.
+//!
+//! # The prelude
+//!
+//! Old browsers did not hand a response to the page until some amount of it had
+//! arrived (Internet Explorer's `XDomainRequest` about 2 KiB, early WebKit about
+//! 1 KiB), so Comet servers began each stream with padding. With `?prelude=1`
+//! this server does the same: 2 KiB of spaces and a newline, which an ndjson
+//! reader skips as a blank line. Current browsers deliver the first byte, so it
+//! is off by default.
+//!
+//! A heartbeat is an empty line, every [`StreamConfig::heartbeat`] of silence.
+//! Buffering proxies break this technique; `X-Accel-Buffering: no` asks
+//! nginx-style proxies not to, and `X-Content-Type-Options: nosniff` keeps the
+//! browser from buffering the start of the body to sniff its type.
+
+use super::{channel, cursor, gap_json, pump, write_message, Item, StreamConfig};
+use crate::codec::json::Html;
+use crate::http::{Request, Response};
+use crate::hub::Hub;
+use std::sync::Arc;
+
+/// The size of the optional prelude of padding, in bytes (before its newline).
+pub const PRELUDE_BYTES: usize = 2048;
+
+/// The handler for `GET /channels/{ch}/stream[?since=N][&prelude=1]`.
+pub fn handler(
+    hub: Arc<Hub>,
+    config: StreamConfig,
+) -> impl Fn(Request) -> Response + Send + Sync + 'static {
+    move |request| open(&hub, &request, config).unwrap_or_else(|refusal| refusal)
+}
+
+fn open(hub: &Hub, request: &Request, config: StreamConfig) -> Result<Response, Response> {
+    let since = cursor(request, "since")?;
+    let channel = channel(hub, request)?;
+    // Without `since`, only what comes next.
+    let start = since.unwrap_or_else(|| channel.last_id());
+    let prelude = request.query("prelude").as_deref() == Some("1");
+    let response = Response::stream("application/x-ndjson", move |out| {
+        if prelude {
+            let mut padding = vec![b' '; PRELUDE_BYTES];
+            padding.push(b'\n');
+            out.write_all(&padding)?;
+        }
+        out.flush()?; // the headers (and prelude) leave now, not with the first message
+        pump(&channel, start, config.heartbeat, out, |out, item| {
+            let mut line = match item {
+                Item::Gap { oldest } => gap_json(oldest),
+                Item::Message(message) => {
+                    let mut json = String::new();
+                    write_message(&mut json, message, Html::Plain);
+                    json
+                }
+                Item::Heartbeat => String::new(),
+            };
+            line.push('\n');
+            out.write_all(line.as_bytes())
+        })
+    });
+    Ok(response
+        .header("Cache-Control", "no-cache")
+        .header("X-Accel-Buffering", "no")
+        .header("X-Content-Type-Options", "nosniff"))
+}
