@@ -211,3 +211,160 @@ pub fn post(url: &str, body: &[u8]) -> (u16, String) {
     let status = response.status().as_u16();
     (status, response.body_mut().read_to_string().expect("body"))
 }
+
+/// A response body read while it streams: the head first, then one chunk of the
+/// chunked coding at a time.
+pub struct Streaming {
+    pub head: RawResponse,
+    reader: BufReader<TcpStream>,
+    ended: bool,
+}
+
+impl Streaming {
+    /// Sends `GET path` with `headers` on a new connection and reads the head.
+    pub fn open(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> Streaming {
+        let mut stream = server.connect();
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream);
+        let head = read_response_to(&mut reader, true).expect("response head");
+        Streaming {
+            head,
+            reader,
+            ended: false,
+        }
+    }
+
+    /// The next chunk's data; `None` after the last chunk (a cleanly ended body).
+    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if self.ended {
+            return Ok(None);
+        }
+        let mut size = String::new();
+        if self.reader.read_line(&mut size)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let size = usize::from_str_radix(size.trim_end(), 16)
+            .map_err(|_| io::Error::other(format!("bad chunk size {size:?}")))?;
+        let mut data = vec![0; size + 2];
+        self.reader.read_exact(&mut data)?;
+        assert_eq!(&data[size..], b"\r\n", "chunk data ends with CRLF");
+        data.truncate(size);
+        if size == 0 {
+            self.ended = true;
+            return Ok(None);
+        }
+        Ok(Some(data))
+    }
+
+    /// Whether the server closed the connection after the body.
+    pub fn is_closed(&mut self) -> bool {
+        is_closed(&mut self.reader)
+    }
+}
+
+/// One event as a browser's `EventSource` would dispatch it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub event: String,
+    pub data: String,
+    pub last_event_id: String,
+}
+
+/// An event-stream parser written to WHATWG HTML §9.2.6 "Interpreting an event
+/// stream", independent of the server's writer.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    pending: Vec<u8>,
+    last_was_cr: bool,
+    started: bool,
+    data: String,
+    event_type: String,
+    last_event_id: String,
+    /// The reconnection time from the last valid `retry:` field.
+    pub retry: Option<u64>,
+    /// Every comment line seen, without its colon.
+    pub comments: Vec<String>,
+}
+
+impl SseParser {
+    /// Feeds bytes; returns the events dispatched by them.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        for &b in bytes {
+            // end-of-line = ( cr lf / cr / lf ); an LF right after a CR is part of it.
+            if b == b'\n' && self.last_was_cr {
+                self.last_was_cr = false;
+                continue;
+            }
+            self.last_was_cr = b == b'\r';
+            if b == b'\r' || b == b'\n' {
+                let line = std::mem::take(&mut self.pending);
+                let mut line = String::from_utf8(line).expect("the stream is UTF-8");
+                if !self.started {
+                    self.started = true;
+                    if let Some(rest) = line.strip_prefix('\u{feff}') {
+                        line = rest.to_owned();
+                    }
+                }
+                if let Some(event) = self.line(&line) {
+                    events.push(event);
+                }
+            } else {
+                self.pending.push(b);
+            }
+        }
+        events
+    }
+
+    fn line(&mut self, line: &str) -> Option<SseEvent> {
+        if line.is_empty() {
+            return self.dispatch();
+        }
+        if let Some(comment) = line.strip_prefix(':') {
+            self.comments.push(comment.to_owned());
+            return None;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => self.event_type = value.to_owned(),
+            "data" => {
+                self.data.push_str(value);
+                self.data.push('\n');
+            }
+            "id" if !value.contains('\0') => self.last_event_id = value.to_owned(),
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                self.retry = value.parse().ok();
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn dispatch(&mut self) -> Option<SseEvent> {
+        let event_type = std::mem::take(&mut self.event_type);
+        if self.data.is_empty() {
+            return None;
+        }
+        let mut data = std::mem::take(&mut self.data);
+        if data.ends_with('\n') {
+            data.pop();
+        }
+        Some(SseEvent {
+            event: if event_type.is_empty() {
+                "message".to_owned()
+            } else {
+                event_type
+            },
+            data,
+            last_event_id: self.last_event_id.clone(),
+        })
+    }
+}
