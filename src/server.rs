@@ -494,7 +494,7 @@ fn serve_connection(
     let mut conn = Connection {
         stream,
         buf: Vec::new(),
-        scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+        scratch: Box::default(),
         config,
         shared,
     };
@@ -634,7 +634,11 @@ impl Connection<'_> {
             return Err(io::ErrorKind::TimedOut.into());
         }
         self.stream.set_read_timeout(Some(left))?;
-        // Read into a buffer zeroed once per connection, not per read.
+        // Read into a buffer zeroed once, not per read (and again only after a
+        // stream released it).
+        if self.scratch.is_empty() {
+            self.scratch = vec![0; READ_CHUNK].into_boxed_slice();
+        }
         let n = (&**self.stream).read(&mut self.scratch[..])?;
         self.buf.extend_from_slice(&self.scratch[..n]);
         Ok(n)
@@ -679,6 +683,9 @@ impl Connection<'_> {
                 response.write_head(&mut out, version, framing, close);
                 self.write_all(&out)?;
                 if !head_only {
+                    // A stream may be open for hours and reads nothing meanwhile:
+                    // its read buffer is memory better returned.
+                    self.scratch = Box::default();
                     self.stream_body(version, write_body)?;
                 }
             }
