@@ -4,8 +4,7 @@
 //! `--bench` (as in `cargo test --benches`) it runs 100 as a smoke test.
 //!
 //! The server runs in this process; the clients run in a child process (this
-//! same program, started with `--clients N ADDR`), because 10,000 connections
-//! have two ends and a process here may hold at most 20,000 file descriptors.
+//! same program, started with `--clients N ADDR`; see `support`).
 //! Each client is a thread blocked reading its long-poll reply; it notes the
 //! wall-clock time the reply completed. Once all N requests wait on the channel's
 //! `Condvar`, this process notes the time and publishes once. The latency of a
@@ -14,14 +13,13 @@
 //! every waiter has left `wait_after` with its batch. All traffic is on
 //! 127.0.0.1 and stops by itself.
 
-use realtime_web::hub::Hub;
-use realtime_web::server::{Config, Server};
-use realtime_web::showcase::{self, Options};
+mod support;
+
+use realtime_web::showcase::Options;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use support::*;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -32,19 +30,7 @@ fn main() {
     }
     let full = args.iter().any(|a| a == "--bench");
     let sizes: &[usize] = if full { &[1_000, 10_000] } else { &[100] };
-
-    let config = Config {
-        max_connections: 12_000,
-        ..Config::default()
-    };
-    let server = Server::bind("127.0.0.1:0", config).expect("bind");
-    let addr = server.local_addr();
-    let hub = Arc::new(Hub::new(Options::default().hub_config()));
-    let shutdown = server.shutdown_handle();
-    let closing = Arc::clone(&hub);
-    server.on_shutdown(move || closing.close());
-    let router = showcase::router(Arc::clone(&hub), &Options::default());
-    let serving = std::thread::spawn(move || server.serve(router));
+    let bench = Bench::start(Options::default());
 
     println!("one publish to N waiting long-pollers, {} cores", cores());
     println!(
@@ -53,21 +39,13 @@ fn main() {
     );
     for &n in sizes {
         let name = format!("bench-{n}");
-        let mut child = Command::new(std::env::current_exe().expect("own path"))
-            .args(["--clients", &n.to_string(), &format!("{addr}/{name}")])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the clients");
-        let channel = hub.channel(&name).expect("channel");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while channel.waiters() < n {
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {n} waiters arrived",
-                channel.waiters()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let mut child = spawn_clients(&[
+            "--clients".into(),
+            n.to_string(),
+            format!("{}/{name}", bench.addr),
+        ]);
+        bench.await_waiters(&name, n);
+        let channel = bench.hub.channel(&name).expect("channel");
         let published = now_ns();
         let start = Instant::now();
         channel.publish("message", "tick").expect("publish");
@@ -87,33 +65,14 @@ fn main() {
         assert!(child.wait().expect("clients").success(), "a client failed");
         assert_eq!(latencies.len(), n, "every waiter answered");
         latencies.sort_by(f64::total_cmp);
-        let pct = |p: f64| latencies[((n as f64 * p) as usize).min(n - 1)];
         println!(
             "{n:>8} {woken:>14.1} {:>10.1} {:>10.1} {:>10.1}",
-            pct(0.50),
-            pct(0.99),
+            quantile(&latencies, 0.50),
+            quantile(&latencies, 0.99),
             latencies[n - 1]
         );
-
-        // Let the server's connection threads see their clients leave.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while shutdown.open_connections() > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        bench.await_idle();
     }
-    shutdown.shutdown();
-    serving.join().expect("serve thread").expect("serve");
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn now_ns() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos()
 }
 
 /// The child: `n` connections each waiting on `/channels/{name}/long-poll`;
