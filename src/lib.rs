@@ -10,9 +10,9 @@
 //! | Ajax polling | asks on a timer | `transport::polling` (feature `polling`) |
 //! | Ajax long-polling | asks; the server holds the request until there is news | `transport::long_poll` (feature `long-polling`) |
 //! | script-tag (JSONP) long polling | the same through `<script>` tags, cross-origin | `transport::jsonp` (feature `long-polling`) |
-//! | XHR streaming | reads one never-ending response | planned (feature `comet`) |
-//! | hidden-iframe forever frame | an `<iframe>` runs one `<script>` per message | planned (feature `comet`) |
-//! | Server-Sent Events | `EventSource` | planned (feature `sse`) |
+//! | XHR streaming | reads one never-ending response | `transport::stream` (feature `comet`) |
+//! | hidden-iframe forever frame | an `<iframe>` runs one `<script>` per message | `transport::iframe` (feature `comet`) |
+//! | Server-Sent Events | `EventSource` | `transport::sse` (feature `sse`) |
 //! | WebSocket | `new WebSocket(...)` | planned (feature `websocket`) |
 //!
 //! # Layers
