@@ -2,4 +2,6 @@
 //!
 //! Nothing here knows about sockets, HTTP or channels.
 
+pub mod base64;
 pub mod json;
+pub mod sha1;
