@@ -71,7 +71,7 @@ impl Default for Limits {
 }
 
 /// The result of feeding the bytes received so far to a parser.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Parsed<T> {
     /// A whole item, and how many input bytes it used.
     Complete {

@@ -29,6 +29,10 @@ pub struct Options {
     pub window: usize,
     /// Heartbeat and SSE retry of the streaming transports (`--heartbeat`).
     pub stream: StreamConfig,
+    /// WebSocket limits and timeouts (`/echo` takes messages up to 16 MiB;
+    /// channel subscriptions are held to the hub's message limit).
+    #[cfg(feature = "websocket")]
+    pub websocket: transport::websocket::WsConfig,
 }
 
 impl Default for Options {
@@ -38,6 +42,8 @@ impl Default for Options {
             allow_origins: Vec::new(),
             window: HubConfig::default().window,
             stream: StreamConfig::default(),
+            #[cfg(feature = "websocket")]
+            websocket: transport::websocket::WsConfig::default(),
         }
     }
 }
@@ -178,6 +184,20 @@ pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
         "/channels/{ch}/sse",
         transport::sse::handler(Arc::clone(&hub), options.stream),
     );
+    #[cfg(feature = "websocket")]
+    let router = router
+        .get(
+            "/echo",
+            transport::websocket::echo_handler(options.cors(), options.websocket.clone()),
+        )
+        .get(
+            "/channels/{ch}/ws",
+            transport::websocket::channel_handler(
+                Arc::clone(&hub),
+                options.cors(),
+                options.websocket.clone(),
+            ),
+        );
     drop(hub);
     router.cors(options.cors())
 }

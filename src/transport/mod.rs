@@ -11,6 +11,7 @@
 //! | XHR streaming | `stream` | `comet` |
 //! | hidden-iframe forever frame | `iframe` | `comet` |
 //! | Server-Sent Events | `sse` | `sse` |
+//! | WebSocket | `websocket` | `websocket` |
 //!
 //! This module holds what they share: the contract's JSON for messages and
 //! batches, reading the channel and cursor out of a request, and [`pump`], the
@@ -35,6 +36,9 @@ pub mod iframe;
 
 #[cfg(feature = "sse")]
 pub mod sse;
+
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 use crate::codec::json::{self, Html};
 use crate::http::{Request, Response};

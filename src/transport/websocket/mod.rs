@@ -1,0 +1,207 @@
+//! WebSocket (RFC 6455): after one HTTP handshake, a full-duplex channel of
+//! framed messages on the same TCP connection.
+//!
+//! ```text
+//! client                                       server
+//!   │ GET /channels/news/ws  Upgrade: websocket ──▶ │  check, 101 Switching Protocols
+//!   │ ◀────────────── frames, both ways, any time ─────────────▶ │
+//!   │ text {"id":42,"event":"message","data":"hi"}  ◀── a channel message
+//!   │ text "hello" ──▶ published to the channel
+//!   │ close 1000 ──▶ ◀── close 1000, then the server closes TCP
+//! ```
+//!
+//! Every technique before this one bends HTTP to let the server speak first.
+//! WebSocket stops using HTTP after the handshake: both sides send *frames*
+//! whenever they like, with 2 to 14 bytes of framing each — no headers per
+//! message, no request per delivery, and messages in both directions on one
+//! connection. Its costs: proxies that do not know it must be bypassed
+//! or upgraded, it needs its own keep-alive (ping/pong), and nothing resumes by
+//! itself after a drop (here: reconnect with `?since=`).
+//!
+//! The mechanism is in four files, each one part of the RFC:
+//!
+//! | file | RFC 6455 | what |
+//! | --- | --- | --- |
+//! | [`handshake`] | §4 | the opening handshake, server side |
+//! | [`frame`] | §5.2–§5.3 | the frame format, masking, per-frame rules |
+//! | [`session`] | §5.4–§5.6, §7 | messages, control frames, the closing handshake |
+//! | [`client`] | §4.1 | the client's handshake |
+//!
+//! This file wires them to the showcase's endpoints:
+//!
+//! - `/echo` answers every text and binary message with itself (the target of
+//!   conformance suites such as Autobahn|Testsuite), up to 16 MiB.
+//! - `/channels/{ch}/ws` subscribes to a channel. The connection's own thread
+//!   reads: each text message is published to the channel (a binary one closes
+//!   with 1003, one over the hub's message limit with 1009). One more thread,
+//!   the *pump*, waits on the hub and sends each channel message as a text frame
+//!   holding the message JSON — to every subscriber, the sender included — with
+//!   `{"gap":true,"oldest":N}` before a replay that skips. `?since=N` replays
+//!   after `since` first; without it, only new messages come. The two threads
+//!   share the socket's writing side through one [`Sender`].
+//!
+//! When the reader ends (the client closed or vanished), it marks the
+//! subscription done and closes the socket; the pump sees the mark at its next
+//! wake-up — a message, or at the latest one ping interval later — and ends
+//! too. When the hub closes (server shutdown), the pump sends close 1001 and the
+//! reader ends with the closing handshake.
+
+pub mod client;
+pub mod frame;
+pub mod handshake;
+pub mod session;
+
+pub use client::{connect, connect_with, ClientOptions};
+pub use frame::{OpCode, Role};
+pub use session::{CloseFrame, Error, Message, Sender, State, WebSocket, WsConfig};
+
+use super::{channel, cursor, gap_json, write_message};
+use crate::codec::json::Html;
+use crate::http::response::Upgraded;
+use crate::http::{Cors, Request, Response};
+use crate::hub::{Channel, Hub};
+use session::code;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The stack of a channel subscription's pump thread.
+const PUMP_STACK: usize = 64 * 1024;
+
+/// How often an idle pump wakes to see whether its connection ended, when the
+/// configuration has no ping interval.
+const PUMP_WAKE: Duration = Duration::from_secs(30);
+
+/// Checks the handshake and, if it passes, answers `101` and runs `session` on
+/// the connection's thread with the open [`WebSocket`]. A refused handshake is
+/// answered with its status (see [`handshake`]).
+pub fn accept(
+    request: &Request,
+    cors: &Cors,
+    config: &WsConfig,
+    session: impl FnOnce(WebSocket) + Send + 'static,
+) -> Response {
+    let accepted = match handshake::check(request, cors, &config.protocols) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return refusal.response(),
+    };
+    let config = config.clone();
+    let upgrade = Response::upgrade(move |Upgraded { stream, leftover }| {
+        session(WebSocket::new(stream, Role::Server, config, leftover));
+    });
+    accepted.into_response(upgrade)
+}
+
+/// The handler for `/echo`: every message comes back unchanged.
+pub fn echo_handler(
+    cors: Cors,
+    config: WsConfig,
+) -> impl Fn(Request) -> Response + Send + Sync + 'static {
+    move |request| accept(&request, &cors, &config, echo)
+}
+
+fn echo(mut ws: WebSocket) {
+    loop {
+        let sent = match ws.read() {
+            Ok(Message::Text(text)) => ws.send_text(&text),
+            Ok(Message::Binary(data)) => ws.send_binary(&data),
+            Ok(Message::Close(_)) | Err(_) => return,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// The handler for `/channels/{ch}/ws[?since=N]`. Messages larger than the
+/// hub's message limit close with 1009.
+pub fn channel_handler(
+    hub: Arc<Hub>,
+    cors: Cors,
+    config: WsConfig,
+) -> impl Fn(Request) -> Response + Send + Sync + 'static {
+    move |request| {
+        let since = match cursor(&request, "since") {
+            Ok(since) => since,
+            Err(refusal) => return refusal,
+        };
+        // Refuse a bad handshake before a channel is created for it.
+        if let Err(refusal) = handshake::check(&request, &cors, &config.protocols) {
+            return refusal.response();
+        }
+        let channel = match channel(&hub, &request) {
+            Ok(channel) => channel,
+            Err(refusal) => return refusal,
+        };
+        let start = since.unwrap_or_else(|| channel.last_id());
+        let limit = hub.config().max_message_bytes;
+        let config = WsConfig {
+            max_frame: config.max_frame.min(limit),
+            max_message: config.max_message.min(limit),
+            ..config.clone()
+        };
+        accept(&request, &cors, &config.clone(), move |ws| {
+            subscribe(ws, channel, start, &config)
+        })
+    }
+}
+
+/// Runs a channel subscription: the pump thread sends, this thread reads.
+fn subscribe(mut ws: WebSocket, channel: Arc<Channel>, start: u64, config: &WsConfig) {
+    let done = Arc::new(AtomicBool::new(false));
+    let wake = config.ping_interval.unwrap_or(PUMP_WAKE);
+    let pump = {
+        let (sender, channel, done) = (ws.sender(), Arc::clone(&channel), Arc::clone(&done));
+        std::thread::Builder::new()
+            .name("rtw-ws-pump".into())
+            .stack_size(PUMP_STACK)
+            .spawn(move || pump(&sender, &channel, start, wake, &done))
+    };
+    if pump.is_err() {
+        let _ = ws.close(code::INTERNAL, "no thread for the subscription");
+        return;
+    }
+    loop {
+        match ws.read() {
+            Ok(Message::Text(text)) => {
+                if channel.publish("message", &text).is_err() {
+                    let _ = ws.close(code::GOING_AWAY, "channel closed");
+                    break;
+                }
+            }
+            Ok(Message::Binary(_)) => {
+                let _ = ws.close(code::UNSUPPORTED, "binary messages are not published");
+                break;
+            }
+            Ok(Message::Close(_)) | Err(_) => break,
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+}
+
+/// Sends the channel's messages after `cursor` until the subscription is done,
+/// the connection fails, or the hub closes.
+fn pump(sender: &Sender, channel: &Channel, mut cursor: u64, wake: Duration, done: &AtomicBool) {
+    loop {
+        let batch = channel.wait_after(cursor, Instant::now() + wake);
+        if done.load(Ordering::SeqCst) {
+            return;
+        }
+        if batch.gap && sender.text(&gap_json(batch.oldest)).is_err() {
+            return;
+        }
+        let mut json = String::new();
+        for message in &batch.messages {
+            json.clear();
+            write_message(&mut json, message, Html::Plain);
+            if sender.text(&json).is_err() {
+                return;
+            }
+        }
+        if batch.closed {
+            let _ = sender.close(code::GOING_AWAY, "server shutting down");
+            return;
+        }
+        cursor = batch.next;
+    }
+}
