@@ -736,12 +736,16 @@ impl WebSocket {
         Error::Protocol { code, reason }
     }
 
-    /// Gives up on a connection whose peer is gone: no handshake is possible.
+    /// Stops reading a connection whose input ended without a closing
+    /// handshake: the peer left, or the server is shutting down and ended the
+    /// reads itself. Only the reading side is shut: another thread may still be
+    /// sending a last close frame (a channel pump's 1001), and the socket closes
+    /// when the last handle to it is dropped.
     fn abandon(&mut self) {
         self.state = State::Closed;
         self.partial = None;
         self.buf = Vec::new();
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.stream.shutdown(Shutdown::Read);
     }
 
     /// Closes TCP, server first (§7.1.1): our FIN goes out after the close

@@ -1,0 +1,563 @@
+//! WebSocket over real sockets: the handshake and its refusals, frames of every
+//! length class, each protocol violation and its close code, fragmentation,
+//! the closing handshake both ways, and the channel endpoint.
+
+#![cfg(feature = "websocket")]
+
+mod common;
+
+use common::*;
+use realtime_web::server::Config;
+use realtime_web::showcase::Options;
+use realtime_web::transport::websocket::{
+    self, connect, ClientOptions, CloseFrame, Message, OpCode, WebSocket, WsConfig,
+};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+fn ws_url(server: &TestServer, path: &str) -> String {
+    format!("ws://{}{}", server.addr, path)
+}
+
+fn handshake_request(path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+/// A raw client after a successful handshake: frames are written by hand.
+fn raw_session(server: &TestServer, path: &str) -> TcpStream {
+    let mut stream = server.connect();
+    stream
+        .write_all(handshake_request(path, "").as_bytes())
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// A masked client frame (the key is fixed: these tests are about the server).
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [0x12, 0x34, 0x56, 0x78];
+    let mut out = vec![first];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= 0xFFFF => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&key);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    out
+}
+
+/// Reads server frames until a close frame; returns its code (None if empty).
+fn read_close_code(stream: &mut TcpStream) -> Option<u16> {
+    loop {
+        let mut head = [0u8; 2];
+        stream
+            .read_exact(&mut head)
+            .expect("a frame from the server");
+        assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+        let len = match head[1] & 0x7F {
+            126 => {
+                let mut b = [0u8; 2];
+                stream.read_exact(&mut b).unwrap();
+                u16::from_be_bytes(b) as usize
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                stream.read_exact(&mut b).unwrap();
+                u64::from_be_bytes(b) as usize
+            }
+            n => n as usize,
+        };
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload).unwrap();
+        if head[0] & 0x0F == 0x8 {
+            return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+        }
+    }
+}
+
+/// After the close frame, the server closes TCP.
+fn assert_tcp_closed(stream: &mut TcpStream) {
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+}
+
+fn violation(server: &TestServer, path: &str, frames: &[Vec<u8>]) -> Option<u16> {
+    let mut stream = raw_session(server, path);
+    for frame in frames {
+        if stream.write_all(frame).is_err() {
+            break;
+        }
+    }
+    let code = read_close_code(&mut stream);
+    // Answer the close, as a client does; after a failure the server may be
+    // gone already, so the write may fail.
+    let _ = stream.write_all(&client_frame(0x88, &code.unwrap_or(1000).to_be_bytes()));
+    assert_tcp_closed(&mut stream);
+    code
+}
+
+fn echo_client(server: &TestServer) -> WebSocket {
+    connect(&ws_url(server, "/echo")).expect("connect to /echo")
+}
+
+#[test]
+fn handshake_success_headers() {
+    let server = TestServer::start();
+    let (response, _) = exchange(&server, handshake_request("/echo", "").as_bytes());
+    assert_eq!(response.status, 101);
+    assert_eq!(response.header("upgrade"), Some("websocket"));
+    assert_eq!(response.header("connection"), Some("Upgrade"));
+    assert_eq!(
+        response.header("sec-websocket-accept"),
+        Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    );
+    assert_eq!(
+        response.header("sec-websocket-extensions"),
+        None,
+        "no extension negotiated"
+    );
+    assert_eq!(response.header("sec-websocket-protocol"), None);
+}
+
+#[test]
+fn handshake_refusals() {
+    let server = TestServer::with(
+        Config::default(),
+        Options {
+            allow_origins: vec!["https://app.example".into()],
+            ..Options::default()
+        },
+    );
+    let cases: [(String, u16); 7] = [
+        (
+            handshake_request("/echo", "").replacen("GET", "POST", 1),
+            405,
+        ),
+        ("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n".to_owned(), 400),
+        (
+            handshake_request("/echo", "").replace("Connection: Upgrade\r\n", ""),
+            400,
+        ),
+        (
+            handshake_request("/echo", "").replace("Version: 13", "Version: 8"),
+            426,
+        ),
+        (handshake_request("/echo", "").replace(KEY, "c2hvcnQ="), 400),
+        (
+            handshake_request("/echo", "Origin: https://evil.example\r\n"),
+            403,
+        ),
+        (handshake_request("/channels/a.b/ws", ""), 400),
+    ];
+    for (request, status) in cases {
+        let (response, _) = exchange(&server, request.as_bytes());
+        assert_eq!(response.status, status, "{request}");
+        assert!(response.text().starts_with(r#"{"error":"#), "{request}");
+        if status == 426 {
+            assert_eq!(response.header("sec-websocket-version"), Some("13"));
+        }
+    }
+    let (ok, _) = exchange(
+        &server,
+        handshake_request("/echo", "Origin: https://app.example\r\n").as_bytes(),
+    );
+    assert_eq!(ok.status, 101);
+    assert!(server.hub.find("a").is_none());
+}
+
+#[test]
+fn echo_every_length_class_both_ways() {
+    let server = TestServer::start();
+    let mut ws = echo_client(&server);
+    for len in [0, 1, 125, 126, 127, 65535, 65536, 1 << 20] {
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        ws.send_binary(&data).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Binary(data), "binary {len}");
+        let text: String = (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        ws.send_text(&text).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Text(text), "text {len}");
+    }
+    let frame = ws.close(1000, "done").unwrap();
+    assert_eq!(frame.map(|f| f.code), Some(1000));
+}
+
+#[test]
+fn fragments_with_a_ping_between_them() {
+    let server = TestServer::start();
+    let mut ws = echo_client(&server);
+    let sender = ws.sender();
+    sender
+        .fragment(OpCode::Text, "frag".as_bytes(), false)
+        .unwrap();
+    sender.ping(b"between").unwrap();
+    sender
+        .fragment(OpCode::Continuation, "ment".as_bytes(), false)
+        .unwrap();
+    // A multi-byte character split across two fragments.
+    let snowman = "☃".as_bytes();
+    sender
+        .fragment(OpCode::Continuation, &snowman[..1], false)
+        .unwrap();
+    sender
+        .fragment(OpCode::Continuation, &snowman[1..], true)
+        .unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("fragment☃".into()));
+}
+
+#[test]
+fn each_violation_closes_with_its_code() {
+    let server = TestServer::start();
+    let cases: Vec<(&str, Vec<Vec<u8>>, u16)> = vec![
+        ("RSV1 set", vec![client_frame(0xC1, b"x")], 1002),
+        ("reserved opcode 3", vec![client_frame(0x83, b"x")], 1002),
+        (
+            "reserved control opcode 0xB",
+            vec![client_frame(0x8B, b"")],
+            1002,
+        ),
+        ("unmasked frame", vec![vec![0x81, 0x01, b'x']], 1002),
+        ("fragmented ping", vec![client_frame(0x09, b"x")], 1002),
+        (
+            "ping of 126 bytes",
+            vec![client_frame(0x89, &[0; 126])],
+            1002,
+        ),
+        ("continuation first", vec![client_frame(0x80, b"x")], 1002),
+        (
+            "text inside a fragmented text",
+            vec![client_frame(0x01, b"a"), client_frame(0x81, b"b")],
+            1002,
+        ),
+        ("invalid UTF-8", vec![client_frame(0x81, b"\xff")], 1007),
+        (
+            "invalid UTF-8 across fragments",
+            vec![client_frame(0x01, b"ok\xF0\x9F"), client_frame(0x80, b"(x")],
+            1007,
+        ),
+        (
+            "text ending inside a character",
+            vec![client_frame(0x81, b"ok\xE2\x82")],
+            1007,
+        ),
+        (
+            "close with one byte",
+            vec![client_frame(0x88, &[0x03])],
+            1002,
+        ),
+        (
+            "close with code 1005",
+            vec![client_frame(0x88, &1005u16.to_be_bytes())],
+            1002,
+        ),
+        (
+            "close with code 999",
+            vec![client_frame(0x88, &999u16.to_be_bytes())],
+            1002,
+        ),
+        (
+            "close with code 5000",
+            vec![client_frame(0x88, &5000u16.to_be_bytes())],
+            1002,
+        ),
+        (
+            "close reason not UTF-8",
+            vec![client_frame(0x88, &[0x03, 0xE8, 0xFF])],
+            1007,
+        ),
+        (
+            "64-bit length with the high bit",
+            vec![vec![0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]],
+            1002,
+        ),
+    ];
+    for (what, frames, code) in cases {
+        assert_eq!(violation(&server, "/echo", &frames), Some(code), "{what}");
+    }
+}
+
+#[test]
+fn invalid_utf8_fails_before_the_frame_is_complete() {
+    let server = TestServer::start();
+    let mut stream = raw_session(&server, "/echo");
+    // A 1000-byte text frame whose first bytes are already invalid; send only them.
+    let mut frame = client_frame(0x81, &[b'a'; 1000]);
+    let key = [0x12, 0x34, 0x56, 0x78];
+    frame[8] = 0xFF ^ key[0];
+    stream.write_all(&frame[..20]).unwrap();
+    assert_eq!(read_close_code(&mut stream), Some(1007));
+}
+
+#[test]
+fn messages_over_the_limit_close_with_1009() {
+    let server = TestServer::with(
+        Config::default(),
+        Options {
+            websocket: WsConfig {
+                max_frame: 1000,
+                max_message: 1500,
+                ..WsConfig::default()
+            },
+            ..Options::default()
+        },
+    );
+    assert_eq!(
+        violation(&server, "/echo", &[client_frame(0x82, &[0; 1001])]),
+        Some(1009),
+        "frame"
+    );
+    assert_eq!(
+        violation(
+            &server,
+            "/echo",
+            &[
+                client_frame(0x02, &[0; 1000]),
+                client_frame(0x80, &[0; 501])
+            ]
+        ),
+        Some(1009),
+        "message"
+    );
+    // The channel endpoint holds text to the hub's 64 KiB limit.
+    let server = TestServer::start();
+    assert_eq!(
+        violation(
+            &server,
+            "/channels/big/ws",
+            &[client_frame(0x81, &vec![b'a'; 65_537])]
+        ),
+        Some(1009)
+    );
+    assert_eq!(
+        violation(&server, "/channels/big/ws", &[client_frame(0x82, b"bin")]),
+        Some(1003)
+    );
+}
+
+#[test]
+fn close_initiated_by_the_client() {
+    let server = TestServer::start();
+    let mut stream = raw_session(&server, "/echo");
+    let mut payload = 1000u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"bye");
+    stream.write_all(&client_frame(0x88, &payload)).unwrap();
+    assert_eq!(
+        read_close_code(&mut stream),
+        Some(1000),
+        "the code is echoed"
+    );
+    assert_tcp_closed(&mut stream);
+    // The same with the crate's client.
+    let mut ws = echo_client(&server);
+    assert_eq!(
+        ws.close(4000, "app reason").unwrap(),
+        Some(CloseFrame {
+            code: 4000,
+            reason: String::new()
+        })
+    );
+    assert!(matches!(ws.read(), Err(websocket::Error::Closed)));
+}
+
+#[test]
+fn close_initiated_by_the_server_at_shutdown() {
+    let server = TestServer::start();
+    let mut ws = connect(&ws_url(&server, "/channels/bye/ws")).unwrap();
+    let deadline = Instant::now() + LIVENESS;
+    while server.hub.find("bye").map_or(0, |c| c.waiters()) < 1 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stopping = std::thread::spawn(move || server.stop());
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, 1001),
+        other => panic!("expected close 1001, got {other:?}"),
+    }
+    assert!(stopping.join().unwrap() < LIVENESS);
+}
+
+#[test]
+fn server_answers_pings_and_ignores_pongs() {
+    let server = TestServer::start();
+    let mut stream = raw_session(&server, "/echo");
+    stream
+        .write_all(&client_frame(0x8A, b"unsolicited"))
+        .unwrap();
+    stream
+        .write_all(&client_frame(0x89, b"are you there"))
+        .unwrap();
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(head, [0x8A, 13], "a pong with the ping's payload");
+    let mut payload = [0u8; 13];
+    stream.read_exact(&mut payload).unwrap();
+    assert_eq!(&payload, b"are you there");
+}
+
+#[test]
+fn channel_endpoint_delivers_and_publishes() {
+    let server = TestServer::start();
+    let mut alice = connect(&ws_url(&server, "/channels/room/ws")).unwrap();
+    let mut bob = connect(&ws_url(&server, "/channels/room/ws")).unwrap();
+    let room = server.hub.channel("room").unwrap();
+    let deadline = Instant::now() + LIVENESS;
+    while room.waiters() < 2 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    post(
+        &server.url("/channels/room/publish?event=news"),
+        b"from HTTP",
+    );
+    let expected = Message::Text(r#"{"id":1,"event":"news","data":"from HTTP"}"#.into());
+    assert_eq!(alice.read().unwrap(), expected);
+    assert_eq!(bob.read().unwrap(), expected);
+
+    alice.send_text("from \"alice\"").unwrap();
+    let echo = Message::Text(r#"{"id":2,"event":"message","data":"from \"alice\""}"#.into());
+    assert_eq!(bob.read().unwrap(), echo);
+    assert_eq!(
+        alice.read().unwrap(),
+        echo,
+        "the sender receives its own message"
+    );
+    let (_, polled) = get(&server.url("/channels/room/poll?since=1"));
+    assert_eq!(
+        polled,
+        r#"{"messages":[{"id":2,"event":"message","data":"from \"alice\""}],"next":2,"gap":false}"#
+    );
+}
+
+#[test]
+fn channel_endpoint_replays_with_since_and_announces_gaps() {
+    let server = TestServer::with(
+        Config::default(),
+        Options {
+            window: 4,
+            ..Options::default()
+        },
+    );
+    let channel = server.hub.channel("r").unwrap();
+    for i in 1..=10 {
+        channel.publish("message", &i.to_string()).unwrap();
+    }
+    let mut replay = connect(&ws_url(&server, "/channels/r/ws?since=8")).unwrap();
+    assert!(matches!(replay.read().unwrap(), Message::Text(t) if t.starts_with(r#"{"id":9,"#)));
+    let mut gap = connect(&ws_url(&server, "/channels/r/ws?since=2")).unwrap();
+    assert_eq!(
+        gap.read().unwrap(),
+        Message::Text(r#"{"gap":true,"oldest":7}"#.into())
+    );
+    assert!(matches!(gap.read().unwrap(), Message::Text(t) if t.starts_with(r#"{"id":7,"#)));
+    let (status, _) = get(&server.url("/channels/r/ws?since=x"));
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn two_hundred_concurrent_clients() {
+    const CLIENTS: usize = 200;
+    let server = TestServer::start();
+    let url = ws_url(&server, "/channels/crowd/ws");
+    let mut clients: Vec<WebSocket> = (0..CLIENTS).map(|_| connect(&url).unwrap()).collect();
+    let crowd = server.hub.channel("crowd").unwrap();
+    let deadline = Instant::now() + LIVENESS;
+    while crowd.waiters() < CLIENTS {
+        assert!(Instant::now() < deadline, "{} waiting", crowd.waiters());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for (i, client) in clients.iter().enumerate() {
+        client.send_text(&format!("hello from {i}")).unwrap();
+    }
+    let readers: Vec<_> = clients
+        .drain(..)
+        .map(|mut client| {
+            std::thread::spawn(move || {
+                let ids: Vec<u64> = (0..CLIENTS)
+                    .map(|_| match client.read().unwrap() {
+                        Message::Text(json) => {
+                            json[6..].split(',').next().unwrap().parse().unwrap()
+                        }
+                        other => panic!("{other:?}"),
+                    })
+                    .collect();
+                let _ = client.close(1000, "");
+                ids
+            })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(
+            reader.join().unwrap(),
+            (1..=CLIENTS as u64).collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(crowd.last_id(), CLIENTS as u64);
+}
+
+#[test]
+fn client_offers_a_subprotocol_the_server_may_choose() {
+    let server = TestServer::with(
+        Config::default(),
+        Options {
+            websocket: WsConfig {
+                protocols: vec!["chat.v1".into()],
+                ..WsConfig::default()
+            },
+            ..Options::default()
+        },
+    );
+    let (response, _) = exchange(
+        &server,
+        handshake_request("/echo", "Sec-WebSocket-Protocol: other, chat.v1\r\n").as_bytes(),
+    );
+    assert_eq!(response.header("sec-websocket-protocol"), Some("chat.v1"));
+    let options = ClientOptions {
+        protocols: vec!["chat.v1".into()],
+        ..ClientOptions::default()
+    };
+    let mut ws = websocket::connect_with(&ws_url(&server, "/echo"), options).unwrap();
+    ws.send_text("hi").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("hi".into()));
+}
+
+#[test]
+fn a_client_that_vanishes_costs_nothing() {
+    let server = TestServer::start();
+    let mut stream = raw_session(&server, "/echo");
+    stream
+        .write_all(&client_frame(0x01, b"half a mess"))
+        .unwrap();
+    stream.write_all(&client_frame(0x81, b"")[..3]).unwrap();
+    drop(stream);
+    let deadline = Instant::now() + LIVENESS;
+    while server.shutdown.open_connections() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(server.shutdown.open_connections(), 0);
+    let mut ws = echo_client(&server);
+    ws.send_text("still fine").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("still fine".into()));
+}
