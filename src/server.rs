@@ -77,7 +77,7 @@
 
 use crate::http::chunked::Encoder;
 use crate::http::request::{self, Parsed};
-use crate::http::response::{status_has_body, Framing, Upgraded};
+use crate::http::response::{status_has_body, Framing, Helpers, Upgraded};
 use crate::http::{is_timeout, Body, BodyKind, Error, Handler, Limits, Request, Response, Version};
 use std::collections::HashMap;
 use std::fmt;
@@ -110,6 +110,17 @@ pub struct Config {
     /// closed. Default 10,000 (a process here may hold 20,000 file
     /// descriptors).
     pub max_connections: usize,
+    /// How many threads the server may run for connections: one per
+    /// connection, plus helpers that upgraded connections start (a WebSocket
+    /// channel subscription has a second thread). Past it new connections get
+    /// `503` and helpers are refused. Default 12,000.
+    ///
+    /// Each thread takes about four memory mappings (its stack and guard page,
+    /// and the signal stack and guard page std sets up), and Linux allows a
+    /// process 65,530 by default (`vm.max_map_count`). A thread that cannot get
+    /// its signal stack aborts the whole process as it starts, so this limit,
+    /// not the kernel's, must be the one that is reached.
+    pub max_threads: usize,
     /// The stack size of each connection thread. Default 128 KiB.
     pub stack_size: usize,
     /// How long a connection may wait for the first byte of a request before it
@@ -137,6 +148,7 @@ impl Default for Config {
         Config {
             limits: Limits::default(),
             max_connections: 10_000,
+            max_threads: 12_000,
             stack_size: 128 * 1024,
             idle_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
@@ -175,11 +187,20 @@ struct Shared {
     all_closed: Condvar,
 }
 
-/// The open connections, so that shutdown can reach the idle ones.
+/// The open connections, so that shutdown can reach the idle ones, and the
+/// helper threads running for them.
 #[derive(Default)]
 struct Connections {
     open: HashMap<u64, Arc<TcpStream>>,
     next_id: u64,
+    helpers: usize,
+}
+
+impl Connections {
+    /// Connection threads and helper threads.
+    fn threads(&self) -> usize {
+        self.open.len() + self.helpers
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -363,7 +384,7 @@ fn spawn_loop(
             continue; // dropped: closed
         }
         let stream = Arc::new(stream);
-        let Some(id) = register(&shared, &stream, config.max_connections) else {
+        let Some(id) = register(&shared, &stream, &config) else {
             refuse(&reject, stream);
             continue;
         };
@@ -382,7 +403,8 @@ fn spawn_loop(
                         id,
                         shared: &shared,
                     };
-                    serve_connection(&stream, &*handler, &config, &shared);
+                    let helpers = helpers(&shared, &config, id);
+                    serve_connection(&stream, &*handler, &config, &shared, helpers);
                 })
         };
         if thread.is_err() {
@@ -393,10 +415,13 @@ fn spawn_loop(
     }
 }
 
-/// Adds a connection to the registry unless that would pass `max`; returns its id.
-fn register(shared: &Shared, stream: &Arc<TcpStream>, max: usize) -> Option<u64> {
+/// Adds a connection to the registry unless that would pass a limit; returns
+/// its id.
+fn register(shared: &Shared, stream: &Arc<TcpStream>, config: &Config) -> Option<u64> {
     let mut connections = lock(&shared.connections);
-    if connections.open.len() >= max {
+    if connections.open.len() >= config.max_connections
+        || connections.threads() >= config.max_threads
+    {
         return None;
     }
     let id = connections.next_id;
@@ -413,6 +438,50 @@ fn refuse(reject: &SyncSender<TcpStream>, stream: Arc<TcpStream>) {
     if let Ok(stream) = Arc::try_unwrap(stream) {
         let _ = reject.try_send(stream);
     }
+}
+
+/// The [`Helpers`] of a connection: a thread counted against the limit, named
+/// after the connection, with the connection threads' stack size.
+fn helpers(shared: &Arc<Shared>, config: &Arc<Config>, id: u64) -> Helpers {
+    let (shared, config) = (Arc::clone(shared), Arc::clone(config));
+    Helpers::new(Arc::new(move |job: Box<dyn FnOnce() + Send>| {
+        {
+            let mut connections = lock(&shared.connections);
+            if connections.threads() >= config.max_threads {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "thread limit reached",
+                ));
+            }
+            connections.helpers += 1;
+        }
+        let done = Arc::clone(&shared);
+        let spawned = thread::Builder::new()
+            .name(format!("rtw-help-{id}"))
+            .stack_size(config.stack_size)
+            .spawn(move || {
+                let _counted = Helper(&done);
+                job();
+            });
+        if let Err(error) = spawned {
+            forget_helper(&shared);
+            return Err(error);
+        }
+        Ok(())
+    }))
+}
+
+/// Uncounts a helper thread when it ends, however it ends.
+struct Helper<'a>(&'a Shared);
+
+impl Drop for Helper<'_> {
+    fn drop(&mut self) {
+        forget_helper(self.0);
+    }
+}
+
+fn forget_helper(shared: &Shared) {
+    lock(&shared.connections).helpers -= 1;
 }
 
 /// Removes a connection from the registry when its thread ends, however it ends.
@@ -476,6 +545,7 @@ struct Connection<'a> {
     stream: &'a Arc<TcpStream>,
     buf: Vec<u8>,
     scratch: Box<[u8]>,
+    helpers: Helpers,
     config: &'a Config,
     shared: &'a Shared,
 }
@@ -488,6 +558,7 @@ fn serve_connection(
     handler: &dyn Handler,
     config: &Config,
     shared: &Shared,
+    helpers: Helpers,
 ) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(config.write_timeout));
@@ -495,6 +566,7 @@ fn serve_connection(
         stream,
         buf: Vec::new(),
         scratch: Box::default(),
+        helpers,
         config,
         shared,
     };
@@ -697,7 +769,11 @@ impl Connection<'_> {
                 // The new protocol's code is the embedder's: a panic in it ends this
                 // connection, never the server.
                 let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-                    upgrade(Upgraded { stream, leftover })
+                    upgrade(Upgraded {
+                        stream,
+                        leftover,
+                        helpers: self.helpers.clone(),
+                    })
                 }));
                 return Ok(false);
             }

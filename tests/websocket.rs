@@ -561,3 +561,46 @@ fn a_client_that_vanishes_costs_nothing() {
     ws.send_text("still fine").unwrap();
     assert_eq!(ws.read().unwrap(), Message::Text("still fine".into()));
 }
+
+#[test]
+fn thread_limit_counts_pumps_and_refuses_politely() {
+    let server = TestServer::with(
+        Config {
+            max_threads: 3,
+            ..Config::default()
+        },
+        Options::default(),
+    );
+    // A subscription takes two threads: its connection and its pump.
+    let mut first = connect(&ws_url(&server, "/channels/busy/ws")).unwrap();
+    let channel = server.hub.channel("busy").unwrap();
+    let deadline = Instant::now() + LIVENESS;
+    while channel.waiters() < 1 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The second gets its connection thread (the third) but no pump: 1011.
+    let mut second = connect(&ws_url(&server, "/channels/busy/ws")).unwrap();
+    match second.read() {
+        Ok(Message::Close(Some(frame))) => {
+            assert_eq!(
+                (frame.code, frame.reason.as_str()),
+                (1011, "server busy, try again later")
+            )
+        }
+        other => panic!("expected close 1011, got {other:?}"),
+    }
+    drop(second);
+    // At the limit, a new connection is refused with 503 before any thread starts.
+    let deadline = Instant::now() + LIVENESS;
+    while server.shutdown.open_connections() > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (held, _kept_open) = exchange(&server, b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(held.status, 200, "the third thread");
+    let (response, _) = exchange(&server, b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(response.status, 503);
+    // The first subscription still works.
+    channel.publish("message", "still here").unwrap();
+    assert!(matches!(first.read().unwrap(), Message::Text(t) if t.contains("still here")));
+}

@@ -43,6 +43,41 @@ pub struct Upgraded {
     /// Bytes the client sent after the request head that the server already
     /// read: the first bytes of the new protocol.
     pub leftover: Vec<u8>,
+    /// Starts a helper thread for this connection, counted against the
+    /// server's thread limit.
+    pub helpers: Helpers,
+}
+
+/// The function behind [`Helpers`]: runs a job on a new thread, or refuses.
+pub type HelperFn = dyn Fn(Box<dyn FnOnce() + Send>) -> io::Result<()> + Send + Sync;
+
+/// Starts helper threads for an upgraded connection (a WebSocket's pump), within
+/// the limit the server sets: every thread counts, because each costs memory
+/// mappings that a process has only so many of.
+#[derive(Clone)]
+pub struct Helpers(Arc<HelperFn>);
+
+impl Helpers {
+    /// Wraps the server's spawning function.
+    pub fn new(spawn: Arc<HelperFn>) -> Helpers {
+        Helpers(spawn)
+    }
+
+    /// Runs `job` on a new thread.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` at the server's thread limit, or the error of the thread's
+    /// creation; the job is then not run.
+    pub fn spawn(&self, job: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        (self.0)(Box::new(job))
+    }
+}
+
+impl fmt::Debug for Helpers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Helpers")
+    }
 }
 
 /// What follows a response's head.

@@ -57,7 +57,7 @@ pub use session::{CloseFrame, Error, Message, Sender, State, WebSocket, WsConfig
 
 use super::{channel, cursor, gap_json, write_message};
 use crate::codec::json::Html;
-use crate::http::response::Upgraded;
+use crate::http::response::{Helpers, Upgraded};
 use crate::http::{Cors, Request, Response};
 use crate::hub::{Channel, Hub};
 use session::code;
@@ -65,30 +65,37 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The stack of a channel subscription's pump thread.
-const PUMP_STACK: usize = 64 * 1024;
-
 /// How often an idle pump wakes to see whether its connection ended, when the
 /// configuration has no ping interval.
 const PUMP_WAKE: Duration = Duration::from_secs(30);
 
 /// Checks the handshake and, if it passes, answers `101` and runs `session` on
-/// the connection's thread with the open [`WebSocket`]. A refused handshake is
-/// answered with its status (see [`handshake`]).
+/// the connection's thread with the open [`WebSocket`] (and a way to start
+/// helper threads within the server's limit). A refused handshake is answered
+/// with its status (see [`handshake`]).
 pub fn accept(
     request: &Request,
     cors: &Cors,
     config: &WsConfig,
-    session: impl FnOnce(WebSocket) + Send + 'static,
+    session: impl FnOnce(WebSocket, Helpers) + Send + 'static,
 ) -> Response {
     let accepted = match handshake::check(request, cors, &config.protocols) {
         Ok(accepted) => accepted,
         Err(refusal) => return refusal.response(),
     };
     let config = config.clone();
-    let upgrade = Response::upgrade(move |Upgraded { stream, leftover }| {
-        session(WebSocket::new(stream, Role::Server, config, leftover));
-    });
+    let upgrade = Response::upgrade(
+        move |Upgraded {
+                  stream,
+                  leftover,
+                  helpers,
+              }| {
+            session(
+                WebSocket::new(stream, Role::Server, config, leftover),
+                helpers,
+            );
+        },
+    );
     accepted.into_response(upgrade)
 }
 
@@ -97,7 +104,7 @@ pub fn echo_handler(
     cors: Cors,
     config: WsConfig,
 ) -> impl Fn(Request) -> Response + Send + Sync + 'static {
-    move |request| accept(&request, &cors, &config, echo)
+    move |request| accept(&request, &cors, &config, |ws, _| echo(ws))
 }
 
 fn echo(mut ws: WebSocket) {
@@ -140,25 +147,31 @@ pub fn channel_handler(
             max_message: config.max_message.min(limit),
             ..config.clone()
         };
-        accept(&request, &cors, &config.clone(), move |ws| {
-            subscribe(ws, channel, start, &config)
+        accept(&request, &cors, &config.clone(), move |ws, helpers| {
+            subscribe(ws, &helpers, channel, start, &config)
         })
     }
 }
 
 /// Runs a channel subscription: the pump thread sends, this thread reads.
-fn subscribe(mut ws: WebSocket, channel: Arc<Channel>, start: u64, config: &WsConfig) {
+fn subscribe(
+    mut ws: WebSocket,
+    helpers: &Helpers,
+    channel: Arc<Channel>,
+    start: u64,
+    config: &WsConfig,
+) {
     let done = Arc::new(AtomicBool::new(false));
     let wake = config.ping_interval.unwrap_or(PUMP_WAKE);
     let pump = {
         let (sender, channel, done) = (ws.sender(), Arc::clone(&channel), Arc::clone(&done));
-        std::thread::Builder::new()
-            .name("rtw-ws-pump".into())
-            .stack_size(PUMP_STACK)
-            .spawn(move || pump(&sender, &channel, start, wake, &done))
+        helpers.spawn(move || pump(&sender, &channel, start, wake, &done))
     };
     if pump.is_err() {
-        let _ = ws.close(code::INTERNAL, "no thread for the subscription");
+        // At the server's thread limit. IANA has 1013 "try again later" for this,
+        // but it came after RFC 6455 and strict peers (this crate's client,
+        // Autobahn) refuse it, so: 1011, with the reason in words.
+        let _ = ws.close(code::INTERNAL, "server busy, try again later");
         return;
     }
     loop {
@@ -184,7 +197,9 @@ fn subscribe(mut ws: WebSocket, channel: Arc<Channel>, start: u64, config: &WsCo
 fn pump(sender: &Sender, channel: &Channel, mut cursor: u64, wake: Duration, done: &AtomicBool) {
     loop {
         let batch = channel.wait_after(cursor, Instant::now() + wake);
-        if done.load(Ordering::SeqCst) {
+        // At shutdown the server ends the reader's reads, so the reader may be
+        // done already; the socket can still carry the last messages and 1001.
+        if done.load(Ordering::SeqCst) && !batch.closed {
             return;
         }
         if batch.gap && sender.text(&gap_json(batch.oldest)).is_err() {
