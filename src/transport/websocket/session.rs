@@ -295,8 +295,9 @@ impl Writer {
         self.frame.clear();
         frame::encode(&mut self.frame, fin, opcode, payload, mask);
         (&*self.stream).write_all(&self.frame)?;
-        // Do not keep a 16 MiB buffer alive for the next 16-byte frame.
-        if self.frame.capacity() > 64 * 1024 {
+        // Keep a buffer for frames up to 64 KiB, not a 16 MiB one for the next
+        // 16-byte frame.
+        if self.frame.capacity() > 64 * 1024 + 16 {
             self.frame = Vec::new();
         }
         Ok(())
@@ -622,27 +623,34 @@ impl WebSocket {
                     data: Vec::new(),
                     utf8: Utf8Stream::default(),
                 };
-                self.append(&mut partial, &frame.payload)?;
+                self.append(&mut partial, frame.payload)?;
                 self.complete_or_keep(partial, frame.fin)
             }
             OpCode::Continuation => {
                 let Some(mut partial) = self.partial.take() else {
                     return Err(self.fail(code::PROTOCOL, "continuation without a message"));
                 };
-                self.append(&mut partial, &frame.payload)?;
+                self.append(&mut partial, frame.payload)?;
                 self.complete_or_keep(partial, frame.fin)
             }
         }
     }
 
-    fn append(&mut self, partial: &mut Partial, payload: &[u8]) -> Result<(), Error> {
+    /// Checks a fragment against the message limit and (for text) UTF-8, and
+    /// adds it to the message. The first fragment's buffer becomes the
+    /// message's, so an unfragmented message is never copied.
+    fn append(&mut self, partial: &mut Partial, payload: Vec<u8>) -> Result<(), Error> {
         if partial.data.len() + payload.len() > self.config.max_message {
             return Err(self.fail(code::TOO_BIG, "message too large"));
         }
-        if partial.text && partial.utf8.feed(payload).is_err() {
+        if partial.text && partial.utf8.feed(&payload).is_err() {
             return Err(self.fail(code::INVALID_DATA, "invalid UTF-8 in a text message"));
         }
-        partial.data.extend_from_slice(payload);
+        if partial.data.is_empty() {
+            partial.data = payload;
+        } else {
+            partial.data.extend_from_slice(&payload);
+        }
         Ok(())
     }
 
