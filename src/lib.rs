@@ -13,14 +13,14 @@
 //! | XHR streaming | reads one never-ending response | `transport::stream` (feature `comet`) |
 //! | hidden-iframe forever frame | an `<iframe>` runs one `<script>` per message | `transport::iframe` (feature `comet`) |
 //! | Server-Sent Events | `EventSource` | `transport::sse` (feature `sse`) |
-//! | WebSocket | `new WebSocket(...)` | planned (feature `websocket`) |
+//! | WebSocket | `new WebSocket(...)` | `transport::websocket` (feature `websocket`) |
 //!
 //! # Layers
 //!
 //! Arrows point down only: a codec knows no HTTP, the HTTP layer knows no hub,
 //! the hub knows no transport.
 //!
-//! - [`codec`]: pure functions over bytes (JSON writing).
+//! - [`codec`]: pure functions over bytes (JSON writing, SHA-1, base64).
 //! - [`http`]: RFC 9112 request parsing and response writing, the chunked coding,
 //!   routing, CORS.
 //! - [`server`]: the listener, one thread per connection, keep-alive, limits,
