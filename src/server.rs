@@ -78,6 +78,7 @@
 use crate::http::chunked::Encoder;
 use crate::http::request::{self, Parsed};
 use crate::http::response::{status_has_body, Framing, Helpers, Upgraded};
+use crate::http::stats::{Meter, OpenGuard};
 use crate::http::{is_timeout, Body, BodyKind, Error, Handler, Limits, Request, Response, Version};
 use std::collections::HashMap;
 use std::fmt;
@@ -546,6 +547,13 @@ struct Connection<'a> {
     buf: Vec<u8>,
     scratch: Box<[u8]>,
     helpers: Helpers,
+    /// Bytes the last request took on the wire, head and body.
+    request_bytes: usize,
+    /// The labels of the requests this connection has carried, to count each
+    /// label's connections once.
+    labels_seen: Vec<&'static str>,
+    /// The counters of the response being written, if its route has a label.
+    meter: Option<Meter>,
     config: &'a Config,
     shared: &'a Shared,
 }
@@ -567,6 +575,9 @@ fn serve_connection(
         buf: Vec::new(),
         scratch: Box::default(),
         helpers,
+        request_bytes: 0,
+        labels_seen: Vec::new(),
+        meter: None,
         config,
         shared,
     };
@@ -585,6 +596,7 @@ fn serve_connection(
         let response = panic::catch_unwind(AssertUnwindSafe(|| handler.handle(request)))
             .unwrap_or_else(|_| Response::error(500, "internal error").close());
         let close = !keep_alive || response.closes() || shared.stopping();
+        let _in_progress = conn.count(&response);
         match conn.write_response(response, version, head_only, close) {
             Ok(true) => continue,
             Ok(false) | Err(_) => return,
@@ -593,6 +605,20 @@ fn serve_connection(
 }
 
 impl Connection<'_> {
+    /// Counts the request just read under the response's label, if it has one,
+    /// and keeps the meter for the bytes the response will write. The guard
+    /// counts the response as in progress until it is dropped.
+    fn count(&mut self, response: &Response) -> Option<OpenGuard> {
+        self.meter = response.meter().cloned();
+        let meter = self.meter.as_ref()?;
+        meter.read(self.request_bytes);
+        if !self.labels_seen.contains(&meter.label()) {
+            self.labels_seen.push(meter.label());
+            meter.connection();
+        }
+        Some(meter.open())
+    }
+
     /// Reads one request, head and body.
     fn read_request(&mut self) -> Result<Request, Stop> {
         let mut request = self.read_head()?;
@@ -619,6 +645,7 @@ impl Connection<'_> {
                     match request::parse(&self.buf, limits) {
                         Ok(Parsed::Complete { value, consumed }) => {
                             self.buf.drain(..consumed);
+                            self.request_bytes = consumed;
                             return Ok(value);
                         }
                         Ok(Parsed::NeedMore) if self.buf.len() > max_head => {
@@ -669,6 +696,7 @@ impl Connection<'_> {
                     self.fill_body(deadline)?;
                 }
                 let rest = self.buf.split_off(length);
+                self.request_bytes += length;
                 Ok(std::mem::replace(&mut self.buf, rest))
             }
             BodyKind::Chunked => {
@@ -680,6 +708,7 @@ impl Connection<'_> {
                     let (used, done) =
                         decoder.decode(&self.buf, &mut body).map_err(Stop::Refuse)?;
                     self.buf.drain(..used);
+                    self.request_bytes += used;
                     if done {
                         return Ok(body);
                     }
@@ -717,7 +746,11 @@ impl Connection<'_> {
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        (&**self.stream).write_all(bytes)
+        (&**self.stream).write_all(bytes)?;
+        if let Some(meter) = &self.meter {
+            meter.written(bytes.len());
+        }
+        Ok(())
     }
 
     /// Writes a response; returns whether the connection may carry another
@@ -773,6 +806,7 @@ impl Connection<'_> {
                         stream,
                         leftover,
                         helpers: self.helpers.clone(),
+                        meter: self.meter.clone(),
                     })
                 }));
                 return Ok(false);
@@ -786,7 +820,10 @@ impl Connection<'_> {
         version: Version,
         write_body: crate::http::response::StreamFn,
     ) -> io::Result<()> {
-        let stream: &TcpStream = self.stream;
+        let stream = Metered {
+            inner: &**self.stream,
+            meter: self.meter.clone(),
+        };
         match version {
             Version::Http11 => {
                 let mut encoder = Encoder::new(stream);
@@ -804,5 +841,25 @@ impl Connection<'_> {
                 }
             }
         }
+    }
+}
+
+/// A writer that counts what passes through it under a label.
+struct Metered<W> {
+    inner: W,
+    meter: Option<Meter>,
+}
+
+impl<W: Write> Write for Metered<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(meter) = &self.meter {
+            meter.written(n);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }

@@ -208,3 +208,33 @@ fn next_in(body: &str) -> u64 {
     let rest = body.rsplit("\"next\":").next().unwrap();
     rest.split(',').next().unwrap().parse().unwrap()
 }
+
+#[test]
+fn stats_count_requests_connections_and_bytes() {
+    use std::io::{Read, Write};
+    let server = TestServer::start();
+    let request = b"GET /channels/s/poll?since=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    let mut stream = server.connect();
+    stream.write_all(request).unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let (status, stats) = get(&server.url("/stats"));
+    assert_eq!(status, 200);
+    let expected = format!(
+        r#""poll":{{"requests":1,"open":0,"connections":1,"bytes_read":{},"bytes_written":{}}}"#,
+        request.len(),
+        reply.len()
+    );
+    assert!(stats.contains(&expected), "{stats}\nexpected {expected}");
+    // Every transport is listed from the start, at zero.
+    assert!(stats.contains(r#""publish":{"requests":0,"#), "{stats}");
+    // Two requests on one keep-alive connection: two requests, one connection.
+    let mut stream = server.connect();
+    stream.write_all(b"GET /channels/s/poll HTTP/1.1\r\nHost: t\r\n\r\nGET /channels/s/poll HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    stream.read_to_end(&mut Vec::new()).unwrap();
+    let (_, stats) = get(&server.url("/stats"));
+    assert!(
+        stats.contains(r#""poll":{"requests":3,"open":0,"connections":2,"#),
+        "{stats}"
+    );
+}

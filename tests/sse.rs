@@ -283,3 +283,29 @@ fn bad_channel_is_refused() {
     assert_eq!(status, 400);
     assert!(body.starts_with(r#"{"error":"#));
 }
+
+#[test]
+fn stats_count_an_open_stream_and_its_bytes() {
+    let server = TestServer::start();
+    let mut subscriber = Subscriber::open(&server, "/channels/st/sse", &[]);
+    channel_of(&server, "st")
+        .publish("message", "counted")
+        .unwrap();
+    assert_eq!(subscriber.next_event().data, "counted");
+    let (_, stats) = get(&server.url("/stats"));
+    let sse = stats
+        .split(r#""sse":"#)
+        .nth(1)
+        .unwrap()
+        .split('}')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        sse.starts_with(r#"{"requests":1,"open":1,"connections":1,"bytes_read":"#),
+        "{sse}"
+    );
+    let written: u64 = sse.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(written > 100, "head, retry and one event: {sse}");
+    drop(subscriber);
+}

@@ -10,11 +10,13 @@ pub mod cors;
 pub mod request;
 pub mod response;
 pub mod router;
+pub mod stats;
 
 pub use cors::Cors;
 pub use request::{BodyKind, Limits, Request, Version};
 pub use response::{Body, Response};
 pub use router::{Handler, Router};
+pub use stats::{Meter, Stats};
 
 use std::fmt;
 

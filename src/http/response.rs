@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::request::Version;
+use super::stats::Meter;
 
 /// A closure that writes a streamed body. The writer it gets sends each
 /// `flush` to the client at once; the closure returns when the stream ends.
@@ -46,6 +47,9 @@ pub struct Upgraded {
     /// Starts a helper thread for this connection, counted against the
     /// server's thread limit.
     pub helpers: Helpers,
+    /// The route's counters, to count the new protocol's bytes, if the route
+    /// has a label.
+    pub meter: Option<Meter>,
 }
 
 /// The function behind [`Helpers`]: runs a job on a new thread, or refuses.
@@ -120,6 +124,7 @@ pub struct Response {
     headers: Vec<(&'static str, String)>,
     body: Body,
     close: bool,
+    meter: Option<Meter>,
 }
 
 impl Response {
@@ -130,6 +135,7 @@ impl Response {
             headers: Vec::new(),
             body: Body::Bytes(Vec::new()),
             close: false,
+            meter: None,
         }
     }
 
@@ -219,6 +225,18 @@ impl Response {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Counts this response under `meter`'s label (the router does this for
+    /// labelled routes).
+    pub fn metered(mut self, meter: Meter) -> Response {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// The meter this response is counted under, if any.
+    pub fn meter(&self) -> Option<&Meter> {
+        self.meter.as_ref()
     }
 
     /// Whether the server will close the connection after this response.

@@ -25,7 +25,8 @@
 //! assert_eq!(response.body_bytes(), Some(&b"hello world"[..]));
 //! ```
 
-use super::{Cors, Request, Response};
+use super::{Cors, Request, Response, Stats};
+use std::sync::Arc;
 
 /// Something that answers requests: the server calls it once per request, on
 /// the connection's thread.
@@ -53,6 +54,7 @@ struct Route {
     method: String,
     pattern: Vec<Segment>,
     handler: Box<dyn Handler>,
+    label: Option<&'static str>,
 }
 
 impl Route {
@@ -79,6 +81,7 @@ impl Route {
 pub struct Router {
     routes: Vec<Route>,
     cors: Option<Cors>,
+    stats: Option<Arc<Stats>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -130,7 +133,30 @@ impl Router {
             method: method.to_owned(),
             pattern,
             handler: Box::new(handler),
+            label: None,
         });
+        self
+    }
+
+    /// Counts the route added last under `label` in the [`Stats`] set with
+    /// [`Router::stats`]: its requests, the ones in progress, and (through the
+    /// server) its connections and bytes.
+    pub fn label(mut self, label: &'static str) -> Router {
+        if let Some(route) = self.routes.last_mut() {
+            route.label = Some(label);
+        }
+        if let Some(stats) = &self.stats {
+            stats.meter(label); // listed from the start, at zero
+        }
+        self
+    }
+
+    /// Where labelled routes are counted.
+    pub fn stats(mut self, stats: Arc<Stats>) -> Router {
+        for label in self.routes.iter().filter_map(|r| r.label) {
+            stats.meter(label);
+        }
+        self.stats = Some(stats);
         self
     }
 
@@ -198,7 +224,16 @@ impl Router {
                 for (name, value) in params {
                     request.set_param(name, value);
                 }
-                return route.handler.handle(request);
+                let Some(meter) = route
+                    .label
+                    .zip(self.stats.as_ref())
+                    .map(|(l, s)| s.meter(l))
+                else {
+                    return route.handler.handle(request);
+                };
+                meter.request();
+                let _in_progress = meter.open(); // a long-poll waits in here
+                return route.handler.handle(request).metered(meter);
             }
             methods.push(route.method.as_str());
         }

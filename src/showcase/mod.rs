@@ -5,7 +5,7 @@
 //! command line with [`parse_args`] and serves the router. Tests and examples
 //! build the same router in-process.
 
-use crate::http::{Cors, Request, Response, Router};
+use crate::http::{Cors, Request, Response, Router, Stats};
 use crate::hub::{Hub, HubConfig};
 use crate::transport::{self, StreamConfig};
 use std::sync::Arc;
@@ -13,6 +13,9 @@ use std::time::Duration;
 
 /// The page served at `GET /`.
 pub const INDEX_HTML: &str = include_str!("index.html");
+
+/// The fallback client served at `GET /client.js`.
+pub const CLIENT_JS: &str = include_str!("client.js");
 
 /// The default listen address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -145,51 +148,73 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
     Ok(Command::Serve(options))
 }
 
-/// The contract's routes over `hub`.
+/// The contract's routes over `hub`, each transport's counted under its name
+/// and served at `GET /stats`.
 pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
+    let stats = Arc::new(Stats::new());
+    let counted = Arc::clone(&stats);
     let router = Router::new()
-        .get("/", |_: Request| Response::html(INDEX_HTML))
+        .stats(Arc::clone(&stats))
+        .get("/", |_: Request| {
+            page(INDEX_HTML, "text/html; charset=utf-8")
+        })
+        .get("/client.js", |_: Request| {
+            page(CLIENT_JS, "application/javascript; charset=utf-8")
+        })
         .get("/health", |_: Request| Response::text("ok"))
+        .get("/stats", move |_: Request| {
+            Response::json(200, counted.to_json()).header("Cache-Control", "no-store")
+        })
         .post(
             "/channels/{ch}/publish",
             transport::publish::handler(Arc::clone(&hub)),
-        );
+        )
+        .label("publish");
     #[cfg(feature = "polling")]
-    let router = router.get(
-        "/channels/{ch}/poll",
-        transport::polling::handler(Arc::clone(&hub)),
-    );
+    let router = router
+        .get(
+            "/channels/{ch}/poll",
+            transport::polling::handler(Arc::clone(&hub)),
+        )
+        .label("poll");
     #[cfg(feature = "long-polling")]
     let router = router
         .get(
             "/channels/{ch}/long-poll",
             transport::long_poll::handler(Arc::clone(&hub)),
         )
+        .label("long-poll")
         .get(
             "/channels/{ch}/jsonp",
             transport::jsonp::handler(Arc::clone(&hub)),
-        );
+        )
+        .label("jsonp");
     #[cfg(feature = "comet")]
     let router = router
         .get(
             "/channels/{ch}/stream",
             transport::stream::handler(Arc::clone(&hub), options.stream),
         )
+        .label("stream")
         .get(
             "/channels/{ch}/iframe",
             transport::iframe::handler(Arc::clone(&hub), options.stream),
-        );
+        )
+        .label("iframe");
     #[cfg(feature = "sse")]
-    let router = router.get(
-        "/channels/{ch}/sse",
-        transport::sse::handler(Arc::clone(&hub), options.stream),
-    );
+    let router = router
+        .get(
+            "/channels/{ch}/sse",
+            transport::sse::handler(Arc::clone(&hub), options.stream),
+        )
+        .label("sse");
     #[cfg(feature = "websocket")]
     let router = router
         .get(
             "/echo",
             transport::websocket::echo_handler(options.cors(), options.websocket.clone()),
         )
+        .label("echo")
         .get(
             "/channels/{ch}/ws",
             transport::websocket::channel_handler(
@@ -197,9 +222,18 @@ pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
                 options.cors(),
                 options.websocket.clone(),
             ),
-        );
+        )
+        .label("ws");
     drop(hub);
     router.cors(options.cors())
+}
+
+/// A page or script of the showcase: fixed text, cacheable for a minute.
+fn page(body: &'static str, content_type: &'static str) -> Response {
+    Response::new(200)
+        .header("Content-Type", content_type)
+        .header("Cache-Control", "max-age=60")
+        .body(body.as_bytes().to_vec())
 }
 
 #[cfg(test)]

@@ -84,18 +84,11 @@ pub fn accept(
         Err(refusal) => return refusal.response(),
     };
     let config = config.clone();
-    let upgrade = Response::upgrade(
-        move |Upgraded {
-                  stream,
-                  leftover,
-                  helpers,
-              }| {
-            session(
-                WebSocket::new(stream, Role::Server, config, leftover),
-                helpers,
-            );
-        },
-    );
+    let upgrade = Response::upgrade(move |upgraded: Upgraded| {
+        let ws = WebSocket::new(upgraded.stream, Role::Server, config, upgraded.leftover)
+            .metered(upgraded.meter);
+        session(ws, upgraded.helpers);
+    });
     accepted.into_response(upgrade)
 }
 

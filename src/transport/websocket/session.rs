@@ -35,6 +35,7 @@ use super::frame::{self, Frame, OpCode, Role};
 use crate::codec::sha1::Sha1;
 use crate::http::is_timeout;
 use crate::http::request::Parsed;
+use crate::http::stats::Meter;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -183,6 +184,7 @@ impl fmt::Debug for Sender {
 
 struct Writer {
     stream: Arc<TcpStream>,
+    meter: Option<Meter>,
     role: Role,
     /// When our close frame went out; nothing but that may follow it (§5.5.1).
     close_sent: Option<Instant>,
@@ -195,6 +197,7 @@ impl Sender {
         Sender {
             writer: Arc::new(Mutex::new(Writer {
                 stream,
+                meter: None,
                 role,
                 close_sent: None,
                 masks: MaskKeys::new(),
@@ -295,6 +298,9 @@ impl Writer {
         self.frame.clear();
         frame::encode(&mut self.frame, fin, opcode, payload, mask);
         (&*self.stream).write_all(&self.frame)?;
+        if let Some(meter) = &self.meter {
+            meter.written(self.frame.len());
+        }
         // Keep a buffer for frames up to 64 KiB, not a 16 MiB one for the next
         // 16-byte frame.
         if self.frame.capacity() > 64 * 1024 + 16 {
@@ -391,6 +397,7 @@ pub struct WebSocket {
     state: State,
     last_heard: Instant,
     read_timeout: Option<Duration>,
+    meter: Option<Meter>,
 }
 
 impl fmt::Debug for WebSocket {
@@ -427,7 +434,16 @@ impl WebSocket {
             state: State::Open,
             last_heard: Instant::now(),
             read_timeout: None,
+            meter: None,
         }
+    }
+
+    /// Counts the bytes read and written (frames, after the handshake) under
+    /// `meter`'s label.
+    pub fn metered(mut self, meter: Option<Meter>) -> WebSocket {
+        lock(&self.sender.writer).meter.clone_from(&meter);
+        self.meter = meter;
+        self
     }
 
     /// A handle for sending, from this thread or another.
@@ -539,6 +555,9 @@ impl WebSocket {
             }
             read
         };
+        if let (Ok(n), Some(meter)) = (&read, &self.meter) {
+            meter.read(*n);
+        }
         match read {
             Ok(0) => {
                 // The peer left without a closing handshake (1006, §7.1.5).
