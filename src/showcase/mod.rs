@@ -228,6 +228,20 @@ pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
     router.cors(options.cors())
 }
 
+/// Only the page and its client script, for serving them from another origin
+/// than the channels (open `/?api=http://channels.example` then): the setup
+/// the transports' cross-origin mechanisms exist for — CORS, `<script>` tags,
+/// `postMessage`, and the WebSocket `Origin` check.
+pub fn page_router() -> Router {
+    Router::new()
+        .get("/", |_: Request| {
+            page(INDEX_HTML, "text/html; charset=utf-8")
+        })
+        .get("/client.js", |_: Request| {
+            page(CLIENT_JS, "application/javascript; charset=utf-8")
+        })
+}
+
 /// A page or script of the showcase: fixed text, cacheable for a minute.
 fn page(body: &'static str, content_type: &'static str) -> Response {
     Response::new(200)
