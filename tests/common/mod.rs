@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use realtime_web::hub::Hub;
 use realtime_web::server::{Config, Server, ShutdownHandle};
 use realtime_web::showcase::{self, Options};
