@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "websocket")]
 pub mod browser;
 
 use realtime_web::hub::Hub;
