@@ -53,7 +53,7 @@
 //! When the server shuts down it closes the document (`</body></html>`) and the
 //! chunked body.
 
-use super::{channel, cursor, gap_json, pump, write_message, Item, StreamConfig};
+use super::{gap_json, pump, subscription, write_message, Item, StreamConfig};
 use crate::codec::json::Html;
 use crate::http::{Request, Response};
 use crate::hub::Hub;
@@ -75,9 +75,7 @@ pub fn handler(
 }
 
 fn open(hub: &Hub, request: &Request, config: StreamConfig) -> Result<Response, Response> {
-    let since = cursor(request, "since")?;
-    let channel = channel(hub, request)?;
-    let start = since.unwrap_or_else(|| channel.last_id());
+    let (channel, start) = subscription(hub, request)?;
     let response = Response::stream("text/html; charset=utf-8", move |out| {
         let mut opening = String::from(OPENING);
         opening.push_str("<!--");

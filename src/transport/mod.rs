@@ -185,6 +185,20 @@ pub fn channel(hub: &Hub, request: &Request) -> Result<Arc<Channel>, Response> {
         .map_err(hub_error)
 }
 
+/// The channel `{ch}` and where a subscription to it starts: after `?since=N`
+/// (a replay, with the gap rule), or else after the newest message (only what
+/// comes next). For the streaming transports and WebSocket.
+///
+/// # Errors
+///
+/// `400` for a bad `since` or channel name, `503` as [`channel`].
+pub fn subscription(hub: &Hub, request: &Request) -> Result<(Arc<Channel>, u64), Response> {
+    let since = cursor(request, "since")?;
+    let channel = channel(hub, request)?;
+    let start = since.unwrap_or_else(|| channel.last_id());
+    Ok((channel, start))
+}
+
 /// The query parameter `name` as a cursor (a message id): `None` when absent.
 ///
 /// # Errors

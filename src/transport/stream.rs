@@ -38,7 +38,7 @@
 //! nginx-style proxies not to, and `X-Content-Type-Options: nosniff` keeps the
 //! browser from buffering the start of the body to sniff its type.
 
-use super::{channel, cursor, gap_json, pump, write_message, Item, StreamConfig};
+use super::{gap_json, pump, subscription, write_message, Item, StreamConfig};
 use crate::codec::json::Html;
 use crate::http::{Request, Response};
 use crate::hub::Hub;
@@ -56,10 +56,7 @@ pub fn handler(
 }
 
 fn open(hub: &Hub, request: &Request, config: StreamConfig) -> Result<Response, Response> {
-    let since = cursor(request, "since")?;
-    let channel = channel(hub, request)?;
-    // Without `since`, only what comes next.
-    let start = since.unwrap_or_else(|| channel.last_id());
+    let (channel, start) = subscription(hub, request)?;
     let prelude = request.query("prelude").as_deref() == Some("1");
     let response = Response::stream("application/x-ndjson", move |out| {
         if prelude {

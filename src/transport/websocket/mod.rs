@@ -55,7 +55,7 @@ pub use client::{connect, connect_with, ClientOptions};
 pub use frame::{OpCode, Role};
 pub use session::{CloseFrame, Error, Message, Sender, State, WebSocket, WsConfig};
 
-use super::{channel, cursor, gap_json, write_message};
+use super::{gap_json, subscription, write_message};
 use crate::codec::json::Html;
 use crate::http::response::{Helpers, Upgraded};
 use crate::http::{Cors, Request, Response};
@@ -121,19 +121,14 @@ pub fn channel_handler(
     config: WsConfig,
 ) -> impl Fn(Request) -> Response + Send + Sync + 'static {
     move |request| {
-        let since = match cursor(&request, "since") {
-            Ok(since) => since,
-            Err(refusal) => return refusal,
-        };
         // Refuse a bad handshake before a channel is created for it.
         if let Err(refusal) = handshake::check(&request, &cors, &config.protocols) {
             return refusal.response();
         }
-        let channel = match channel(&hub, &request) {
-            Ok(channel) => channel,
+        let (channel, start) = match subscription(&hub, &request) {
+            Ok(subscription) => subscription,
             Err(refusal) => return refusal,
         };
-        let start = since.unwrap_or_else(|| channel.last_id());
         let limit = hub.config().max_message_bytes;
         let config = WsConfig {
             max_frame: config.max_frame.min(limit),
