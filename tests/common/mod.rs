@@ -6,6 +6,8 @@
 
 #[cfg(feature = "websocket")]
 pub mod browser;
+#[cfg(feature = "websocket")]
+pub mod fuzz;
 
 use realtime_web::hub::Hub;
 use realtime_web::server::{Config, Server, ShutdownHandle};

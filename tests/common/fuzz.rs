@@ -1,0 +1,269 @@
+//! A seeded, std-only mutation fuzzer for the pure parsers, shared by
+//! `tests/fuzz.rs` (thousands of cases per `cargo test`) and `examples/fuzz.rs`
+//! (millions on demand).
+//!
+//! Each target takes valid inputs, mutates them (bit flips, interesting bytes,
+//! truncation, splicing, insertion, deletion, length fields set to extremes), and
+//! feeds the result to a parser. The parser must not panic, and its answer must
+//! keep the properties checked here — a parse, "need more", or a typed error, and
+//! the same answer however the input is split.
+
+#![allow(dead_code)]
+
+use realtime_web::codec::base64;
+use realtime_web::http::chunked::Decoder;
+use realtime_web::http::request::{self, Limits, Parsed};
+use realtime_web::transport::websocket::frame::{self, Role};
+
+/// xorshift64*: small, fast, and the same sequence for the same seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    fn byte(&mut self) -> u8 {
+        self.next() as u8
+    }
+}
+
+/// Bytes that parsers treat specially.
+const INTERESTING: &[u8] = b"\r\n :;,=\"\t\x00\x7f\xff0159azAZ-+%/?#";
+
+/// Applies one to four random mutations.
+pub fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
+    let mut out = input.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        let len = out.len();
+        match rng.below(8) {
+            0 if len > 0 => {
+                let i = rng.below(len);
+                out[i] ^= 1 << rng.below(8);
+            }
+            1 if len > 0 => {
+                let i = rng.below(len);
+                out[i] = INTERESTING[rng.below(INTERESTING.len())];
+            }
+            2 => out.truncate(rng.below(len + 1)),
+            3 if len > 0 => {
+                // Splice: copy a run of the input somewhere else in it.
+                let from = rng.below(len);
+                let run: Vec<u8> = out[from..(from + rng.below(16)).min(len)].to_vec();
+                let at = rng.below(out.len() + 1);
+                out.splice(at..at, run);
+            }
+            4 => {
+                let at = rng.below(len + 1);
+                let bytes: Vec<u8> = (0..1 + rng.below(8)).map(|_| rng.byte()).collect();
+                out.splice(at..at, bytes);
+            }
+            5 if len > 0 => {
+                let from = rng.below(len);
+                let to = (from + 1 + rng.below(8)).min(len);
+                out.drain(from..to);
+            }
+            6 => extreme_number(rng, &mut out),
+            _ => extreme_frame_length(rng, &mut out),
+        }
+    }
+    out
+}
+
+/// Replaces a run of ASCII digits (a length, a chunk size) with an extreme one.
+fn extreme_number(rng: &mut Rng, out: &mut Vec<u8>) {
+    let digits: Vec<usize> = (0..out.len())
+        .filter(|&i| out[i].is_ascii_hexdigit())
+        .collect();
+    if digits.is_empty() {
+        return;
+    }
+    let start = digits[rng.below(digits.len())];
+    let end = (start..out.len())
+        .find(|&i| !out[i].is_ascii_hexdigit())
+        .unwrap_or(out.len());
+    let extreme: &[u8] = match rng.below(5) {
+        0 => b"0",
+        1 => b"18446744073709551615",
+        2 => b"18446744073709551616",
+        3 => b"ffffffffffffffffff",
+        _ => b"99999999999999999999999999",
+    };
+    out.splice(start..end, extreme.iter().copied());
+}
+
+/// Sets a WebSocket frame's length field to 126 or 127 with extreme bytes.
+fn extreme_frame_length(rng: &mut Rng, out: &mut Vec<u8>) {
+    if out.len() < 2 {
+        return;
+    }
+    let mask = out[1] & 0x80;
+    if rng.below(2) == 0 {
+        out[1] = mask | 126;
+        out.splice(2..2, [0xFF, 0xFF]);
+    } else {
+        out[1] = mask | 127;
+        let high = if rng.below(2) == 0 { 0x80 } else { 0x00 };
+        out.splice(2..2, [high, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    }
+}
+
+const REQUESTS: &[&[u8]] = &[
+    b"GET /channels/news/poll?since=3 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n",
+    b"POST /channels/a/publish?event=x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"GET http://h:8/x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"GET /echo HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    b"\r\nOPTIONS * HTTP/1.1\r\nHost: a\r\nOrigin: https://x.example\r\n\r\n",
+];
+
+const BODIES: &[&[u8]] = &[
+    b"4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n",
+    b"3;ext=1;b=\"q\"\r\nabc\r\n0\r\nTrailer: v\r\n\r\n",
+    b"0\r\n\r\n",
+    b"A\r\n0123456789\r\n0\r\n\r\n",
+];
+
+fn frames() -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    for (opcode, payload) in [
+        (frame::OpCode::Text, &b"Hello"[..]),
+        (frame::OpCode::Binary, &[7u8; 300][..]),
+        (frame::OpCode::Ping, b"p"),
+        (frame::OpCode::Close, &[0x03, 0xE8, b'o', b'k'][..]),
+        (frame::OpCode::Continuation, b"more"),
+    ] {
+        let mut masked = Vec::new();
+        frame::encode(&mut masked, true, opcode, payload, Some([1, 2, 3, 4]));
+        frames.push(masked);
+        let mut plain = Vec::new();
+        frame::encode(
+            &mut plain,
+            opcode != frame::OpCode::Continuation,
+            opcode,
+            payload,
+            None,
+        );
+        frames.push(plain);
+    }
+    frames
+}
+
+/// One HTTP head: the parser answers, and a complete head parses the same from
+/// its own bytes alone.
+pub fn request_case(rng: &mut Rng) {
+    let seed = REQUESTS[rng.below(REQUESTS.len())];
+    let input = mutate(rng, seed);
+    let limits = Limits::default();
+    if let Ok(Parsed::Complete { consumed, value }) = request::parse(&input, &limits) {
+        assert!(consumed <= input.len());
+        match request::parse(&input[..consumed], &limits) {
+            Ok(Parsed::Complete {
+                consumed: again,
+                value: same,
+            }) => {
+                assert_eq!(again, consumed);
+                assert_eq!(
+                    (same.method(), same.target()),
+                    (value.method(), value.target())
+                );
+            }
+            other => panic!("a complete head did not parse alone: {other:?} from {input:?}"),
+        }
+    }
+}
+
+/// One chunked body: decoded whole, and a byte at a time, the answers agree.
+pub fn chunked_case(rng: &mut Rng) {
+    let seed = BODIES[rng.below(BODIES.len())];
+    let input = mutate(rng, seed);
+    let whole = {
+        let mut decoder = Decoder::new(1 << 20, 1024);
+        let mut body = Vec::new();
+        decoder
+            .decode(&input, &mut body)
+            .map(|(used, done)| (used, done, body))
+    };
+    let bytewise = {
+        let mut decoder = Decoder::new(1 << 20, 1024);
+        let mut body = Vec::new();
+        let mut used = 0;
+        let mut result = Ok(());
+        for b in &input {
+            if decoder.is_done() {
+                break;
+            }
+            match decoder.decode(std::slice::from_ref(b), &mut body) {
+                Ok((n, _)) => used += n,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        result.map(|()| (used, decoder.is_done(), body))
+    };
+    assert_eq!(whole, bytewise, "{input:?}");
+}
+
+/// One WebSocket frame, as each role reads it: a complete frame is also
+/// complete from exactly its bytes, and any shorter prefix needs more.
+pub fn frame_case(rng: &mut Rng) {
+    let all = frames();
+    let seed = rng.below(all.len());
+    let input = mutate(rng, &all[seed]);
+    for role in [Role::Server, Role::Client] {
+        if let Ok(Parsed::Complete { consumed, value }) = frame::parse(&input, role, 1 << 16) {
+            assert!(consumed >= 2 && consumed <= input.len());
+            assert!(value.payload.len() <= 1 << 16);
+            let cut = rng.below(consumed);
+            assert!(
+                matches!(
+                    frame::parse(&input[..cut], role, 1 << 16),
+                    Ok(Parsed::NeedMore)
+                ),
+                "a prefix of a frame must need more: {input:?} cut at {cut}"
+            );
+        }
+    }
+}
+
+/// One base64 string: strict decoding accepts exactly the canonical encodings.
+pub fn base64_case(rng: &mut Rng) {
+    let data: Vec<u8> = (0..rng.below(40)).map(|_| rng.byte()).collect();
+    let encoded = base64::encode(&data);
+    assert_eq!(base64::decode(&encoded).as_deref(), Ok(&data[..]));
+    let mutated = mutate(rng, encoded.as_bytes());
+    if let Ok(text) = std::str::from_utf8(&mutated) {
+        if let Ok(decoded) = base64::decode(text) {
+            assert_eq!(
+                base64::encode(&decoded),
+                text,
+                "a second spelling was accepted"
+            );
+        }
+    }
+}
+
+/// The targets, by name.
+pub const TARGETS: [(&str, fn(&mut Rng)); 4] = [
+    ("http request head", request_case),
+    ("chunked body", chunked_case),
+    ("websocket frame", frame_case),
+    ("base64", base64_case),
+];
