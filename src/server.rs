@@ -258,6 +258,12 @@ impl ShutdownHandle {
     pub fn open_connections(&self) -> usize {
         lock(&self.shared.connections).open.len()
     }
+
+    /// How many threads the server runs for connections now: one per open
+    /// connection, and helpers such as WebSocket pumps.
+    pub fn threads(&self) -> usize {
+        lock(&self.shared.connections).threads()
+    }
 }
 
 /// The address that reaches a listener bound to `addr` (the loopback address if

@@ -190,14 +190,14 @@ fn pump(sender: &Sender, channel: &Channel, mut cursor: u64, wake: Duration, don
         if done.load(Ordering::SeqCst) && !batch.closed {
             return;
         }
-        if batch.gap && sender.text(&gap_json(batch.oldest)).is_err() {
+        if batch.gap && !send(sender, &gap_json(batch.oldest)) {
             return;
         }
         let mut json = String::new();
         for message in &batch.messages {
             json.clear();
             write_message(&mut json, message, Html::Plain);
-            if sender.text(&json).is_err() {
+            if !send(sender, &json) {
                 return;
             }
         }
@@ -206,5 +206,20 @@ fn pump(sender: &Sender, channel: &Channel, mut cursor: u64, wake: Duration, don
             return;
         }
         cursor = batch.next;
+    }
+}
+
+/// Sends one text frame for the pump; false when the subscription is over. A
+/// write that failed (the client stopped reading until the write timeout, or
+/// left) ends the connection for both threads; a close already sent just stops
+/// the pump.
+fn send(sender: &Sender, text: &str) -> bool {
+    match sender.text(text) {
+        Ok(()) => true,
+        Err(Error::Io(_)) => {
+            sender.abort();
+            false
+        }
+        Err(_) => false,
     }
 }

@@ -275,6 +275,14 @@ impl Sender {
         Ok(true)
     }
 
+    /// Gives up on the connection: shuts the socket both ways, so that the
+    /// thread reading it stops too. For a write that failed half-way (a peer
+    /// that stopped reading until the write timeout), after which no frame
+    /// boundary can be trusted.
+    pub fn abort(&self) {
+        let _ = lock(&self.writer).stream.shutdown(Shutdown::Both);
+    }
+
     /// True once a close frame was sent.
     pub fn is_closing(&self) -> bool {
         lock(&self.writer).close_sent.is_some()
