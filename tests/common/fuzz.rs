@@ -260,8 +260,11 @@ pub fn base64_case(rng: &mut Rng) {
     }
 }
 
+/// One fuzz target: a name and a function that runs one case.
+pub type Target = (&'static str, fn(&mut Rng));
+
 /// The targets, by name.
-pub const TARGETS: [(&str, fn(&mut Rng)); 4] = [
+pub const TARGETS: [Target; 4] = [
     ("http request head", request_case),
     ("chunked body", chunked_case),
     ("websocket frame", frame_case),
