@@ -14,6 +14,7 @@
 //! | hidden-iframe forever frame | an `<iframe>` runs one `<script>` per message | `transport::iframe` (feature `comet`) |
 //! | Server-Sent Events | `EventSource` | `transport::sse` (feature `sse`) |
 //! | WebSocket | `new WebSocket(...)` | `transport::websocket` (feature `websocket`) |
+//! | a plain TCP socket | Flash's `XMLSocket`, `nc`, a device | `transport::tcp` (feature `tcp`, off by default) |
 //!
 //! # Layers
 //!

@@ -30,6 +30,27 @@ fn main() -> ExitCode {
     let hub = Arc::new(Hub::new(options.hub_config()));
     let closing = Arc::clone(&hub);
     server.on_shutdown(move || closing.close());
+    #[cfg(feature = "tcp")]
+    if let Some(tcp_addr) = &options.tcp_addr {
+        let tcp = match Server::bind(tcp_addr.as_str(), Config::default()) {
+            Ok(tcp) => tcp,
+            Err(error) => {
+                eprintln!("realtime-web: cannot listen on {tcp_addr}: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let handler = realtime_web::transport::tcp::handler(
+            Arc::clone(&hub),
+            options.allow_origins.clone(),
+            options.stream,
+        );
+        println!("realtime-web listening on http://{}/", server.local_addr());
+        println!("realtime-web TCP line protocol on {}", tcp.local_addr());
+        std::thread::spawn(move || tcp.serve_raw(handler));
+    } else {
+        println!("realtime-web listening on http://{}/", server.local_addr());
+    }
+    #[cfg(not(feature = "tcp"))]
     println!("realtime-web listening on http://{}/", server.local_addr());
     match server.serve(showcase::router(hub, &options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -327,7 +327,23 @@ impl Server {
     /// Only if a helper thread cannot be started at all; errors of single
     /// connections never end the server.
     pub fn serve(self, handler: impl Handler) -> io::Result<()> {
-        let handler: Arc<dyn Handler> = Arc::new(handler);
+        self.run(Protocol::Http(Arc::new(handler)))
+    }
+
+    /// Like [`Server::serve`], for a protocol that is not HTTP: each connection
+    /// is handed whole to `handler` on its own thread (as [`Upgraded`], with
+    /// nothing read yet), under the same limits, write timeout and shutdown. A
+    /// connection past a limit is closed without a word, since there is no
+    /// HTTP to say `503` in.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::serve`].
+    pub fn serve_raw(self, handler: impl Fn(Upgraded) + Send + Sync + 'static) -> io::Result<()> {
+        self.run(Protocol::Raw(Arc::new(handler)))
+    }
+
+    fn run(self, protocol: Protocol) -> io::Result<()> {
         let (reject_tx, reject_rx) = mpsc::sync_channel(REJECT_QUEUE);
         let rejecter = thread::Builder::new()
             .name("rtw-rejecter".into())
@@ -337,7 +353,7 @@ impl Server {
             let (shared, config) = (Arc::clone(&self.shared), Arc::clone(&self.config));
             thread::Builder::new()
                 .name("rtw-spawner".into())
-                .spawn(move || spawn_loop(accepted_rx, reject_tx, handler, config, shared))?
+                .spawn(move || spawn_loop(accepted_rx, reject_tx, protocol, config, shared))?
         };
 
         while !self.shared.stopping() {
@@ -379,10 +395,19 @@ impl Server {
 
 /// Takes accepted streams from the accept loop and starts a thread for each, or
 /// hands it to the rejecter at the connection limit.
+/// What the server speaks on its connections.
+#[derive(Clone)]
+enum Protocol {
+    /// HTTP/1.1 requests, answered by a handler.
+    Http(Arc<dyn Handler>),
+    /// Anything else: the connection is the handler's from its first byte.
+    Raw(Arc<dyn Fn(Upgraded) + Send + Sync>),
+}
+
 fn spawn_loop(
     accepted: Receiver<TcpStream>,
     reject: SyncSender<TcpStream>,
-    handler: Arc<dyn Handler>,
+    protocol: Protocol,
     config: Arc<Config>,
     shared: Arc<Shared>,
 ) {
@@ -392,13 +417,15 @@ fn spawn_loop(
         }
         let stream = Arc::new(stream);
         let Some(id) = register(&shared, &stream, &config) else {
-            refuse(&reject, stream);
+            if matches!(protocol, Protocol::Http(_)) {
+                refuse(&reject, stream);
+            }
             continue;
         };
         let thread = {
-            let (stream, handler, config, shared) = (
+            let (stream, protocol, config, shared) = (
                 Arc::clone(&stream),
-                Arc::clone(&handler),
+                protocol.clone(),
                 Arc::clone(&config),
                 Arc::clone(&shared),
             );
@@ -411,13 +438,32 @@ fn spawn_loop(
                         shared: &shared,
                     };
                     let helpers = helpers(&shared, &config, id);
-                    serve_connection(&stream, &*handler, &config, &shared, helpers);
+                    match protocol {
+                        Protocol::Http(handler) => {
+                            serve_connection(&stream, &*handler, &config, &shared, helpers)
+                        }
+                        Protocol::Raw(handler) => {
+                            let _ = stream.set_nodelay(true);
+                            let _ = stream.set_write_timeout(Some(config.write_timeout));
+                            let connection = Upgraded {
+                                stream: Arc::clone(&stream),
+                                leftover: Vec::new(),
+                                helpers,
+                                meter: None,
+                            };
+                            // The protocol's code is the embedder's: a panic in it
+                            // ends this connection, never the server.
+                            let _ = panic::catch_unwind(AssertUnwindSafe(|| handler(connection)));
+                        }
+                    }
                 })
         };
         if thread.is_err() {
             // No thread to be had (the system's limit): refuse like at our own.
             forget_connection(&shared, id);
-            refuse(&reject, stream);
+            if matches!(protocol, Protocol::Http(_)) {
+                refuse(&reject, stream);
+            }
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct Options {
     pub window: usize,
     /// Heartbeat and SSE retry of the streaming transports (`--heartbeat`).
     pub stream: StreamConfig,
+    /// Where to serve the plain TCP line protocol (`--tcp-addr`; needs the
+    /// `tcp` feature).
+    pub tcp_addr: Option<String>,
     /// WebSocket limits and timeouts (`/echo` takes messages up to 16 MiB;
     /// channel subscriptions are held to the hub's message limit).
     #[cfg(feature = "websocket")]
@@ -45,6 +48,7 @@ impl Default for Options {
             allow_origins: Vec::new(),
             window: HubConfig::default().window,
             stream: StreamConfig::default(),
+            tcp_addr: None,
             #[cfg(feature = "websocket")]
             websocket: transport::websocket::WsConfig::default(),
         }
@@ -84,7 +88,7 @@ pub const USAGE: &str = "\
 realtime-web: every way a server can push to a browser, side by side.
 
 Usage: realtime-web [--addr HOST:PORT] [--allow-origin ORIGIN]... [--window N]
-                    [--heartbeat SECONDS]
+                    [--heartbeat SECONDS] [--tcp-addr HOST:PORT]
 
 Options:
   --addr HOST:PORT       where to listen (default 127.0.0.1:8080)
@@ -92,6 +96,8 @@ Options:
                          '*' allows any (the default when the flag is absent)
   --window N             messages each channel retains for replay (default 1024)
   --heartbeat SECONDS    silence before a stream sends a heartbeat (default 15)
+  --tcp-addr HOST:PORT   also serve the plain TCP line protocol there
+                         (built with --features tcp)
   --help                 print this text
 ";
 
@@ -142,6 +148,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
                     }
                 };
             }
+            "--tcp-addr" if cfg!(feature = "tcp") => options.tcp_addr = Some(value("--tcp-addr")?),
+            "--tcp-addr" => return Err("--tcp-addr needs a build with --features tcp".to_owned()),
             _ => return Err(format!("unknown argument '{arg}' (see --help)")),
         }
     }

@@ -12,6 +12,7 @@
 //! | hidden-iframe forever frame | `iframe` | `comet` |
 //! | Server-Sent Events | `sse` | `sse` |
 //! | WebSocket | `websocket` | `websocket` |
+//! | a plain TCP socket (Flash-era) | `tcp` | `tcp` (off by default) |
 //!
 //! This module holds what they share: the contract's JSON for messages and
 //! batches, reading the channel and cursor out of a request, and [`pump`], the
@@ -39,6 +40,9 @@ pub mod sse;
 
 #[cfg(feature = "websocket")]
 pub mod websocket;
+
+#[cfg(feature = "tcp")]
+pub mod tcp;
 
 use crate::codec::json::{self, Html};
 use crate::http::{Request, Response};

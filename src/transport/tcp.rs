@@ -1,0 +1,331 @@
+//! The plain socket: a line protocol on its own TCP port, and the Flash-era
+//! cross-domain policy answer.
+//!
+//! Before WebSocket, a page that wanted a real two-way socket embedded a Flash
+//! object and used its `XMLSocket` or `Socket` class. The Flash player first
+//! asked the server — on port 843, or on the socket's own port — whether pages
+//! from the page's domain might connect, by sending `<policy-file-request/>`
+//! and a NUL byte; the server answered with a cross-domain policy document and a
+//! NUL, and closed. Browsers dropped Flash in 2020 (and with it this check, a
+//! weaker cousin of CORS that plugins enforced themselves). The answer is kept
+//! here as history; the line protocol behind it is still the simplest push
+//! channel there is, for anything that has a socket but no HTTP stack: `nc`, a
+//! ten-line script, a small device.
+//!
+//! # The protocol, byte for byte
+//!
+//! Lines end with LF (a CR before it is ignored); a line is at most
+//! [`MAX_LINE`] bytes.
+//!
+//! ```text
+//! client: SUB news 41⏎                    subscribe to "news" after id 41
+//!                                          (without an id: new messages only)
+//! server: {"gap":true,"oldest":50}⏎       only if messages after 41 were evicted
+//! server: {"id":50,"event":"message","data":"hi"}⏎   one line per message
+//! server: ⏎                               an empty line: heartbeat after silence
+//! client: PUB hello there⏎                publish "hello there" to "news"
+//! server: ERR unknown command⏎            any other line (the connection stays)
+//! ```
+//!
+//! A first line that is not `SUB` with a valid channel name (and optional id),
+//! or any line over the limit, is answered with `ERR …` and the connection is
+//! closed. Messages are the contract's message JSON, so the cursor and gap rules
+//! are those of every other transport.
+//!
+//! Like a WebSocket subscription, a connection has two threads: its own reads
+//! the client's lines, a pump (a server helper) waits on the hub and writes.
+//! The pump's heartbeat finds a vanished client; it then shuts the socket, which
+//! ends the reader too.
+
+use super::{gap_json, write_message, StreamConfig};
+use crate::codec::json::Html;
+use crate::http::response::Upgraded;
+use crate::hub::{self, Channel, Hub, DEFAULT_EVENT};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The Flash player's request (its bytes, NUL included).
+pub const POLICY_REQUEST: &[u8] = b"<policy-file-request/>\0";
+
+/// The longest line accepted, LF included.
+pub const MAX_LINE: usize = 64 * 1024 + 64;
+
+/// How long the reader waits for a line before looking again; reading without
+/// a deadline is fine here, since the pump's heartbeat finds a dead peer.
+const READ_TICK: Duration = Duration::from_secs(30);
+
+/// The cross-domain policy for `origins` (their hosts, or `*`) and `port`.
+pub fn policy(cors_origins: &[String], port: u16) -> String {
+    let mut domains: Vec<String> = cors_origins
+        .iter()
+        .map(|origin| {
+            let host = origin.split("://").nth(1).unwrap_or(origin);
+            let host = host.split(['/', ':']).next().unwrap_or(host);
+            host.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "-.*".contains(*c))
+                .collect()
+        })
+        .filter(|d: &String| !d.is_empty())
+        .collect();
+    if domains.is_empty() {
+        domains.push("*".to_owned());
+    }
+    let mut xml = String::from(
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE cross-domain-policy SYSTEM \"/xml/dtds/cross-domain-policy.dtd\">\n<cross-domain-policy>\n<site-control permitted-cross-domain-policies=\"master-only\"/>\n",
+    );
+    for domain in domains {
+        xml.push_str(&format!(
+            "<allow-access-from domain=\"{domain}\" to-ports=\"{port}\"/>\n"
+        ));
+    }
+    xml.push_str("</cross-domain-policy>\n\0");
+    xml
+}
+
+/// The handler for the TCP port: give it to [`crate::server::Server::serve_raw`].
+/// `origins` are the allowed origins (empty: any), for the policy answer.
+pub fn handler(
+    hub: Arc<Hub>,
+    origins: Vec<String>,
+    config: StreamConfig,
+) -> impl Fn(Upgraded) + Send + Sync + 'static {
+    move |connection| serve(&hub, &origins, config, connection)
+}
+
+/// Reads lines off a socket, one at a time, with the length limit.
+struct Lines<'a> {
+    stream: &'a TcpStream,
+    buf: Vec<u8>,
+}
+
+enum Line {
+    Text(String),
+    Policy,
+    TooLong,
+    Closed,
+}
+
+impl Lines<'_> {
+    fn next(&mut self) -> Line {
+        loop {
+            if self.buf == POLICY_REQUEST {
+                return Line::Policy;
+            }
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Line::Text(String::from_utf8_lossy(&line).into_owned());
+            }
+            if self.buf.len() >= MAX_LINE {
+                return Line::TooLong;
+            }
+            let mut chunk = [0u8; 4096];
+            match (&*self.stream).read(&mut chunk) {
+                Ok(0) => return Line::Closed,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if crate::http::is_timeout(&e) => {}
+                Err(_) => return Line::Closed,
+            }
+        }
+    }
+}
+
+/// Lines out, whole, from either thread.
+struct Writer {
+    stream: Arc<TcpStream>,
+    lock: Mutex<()>,
+}
+
+impl Writer {
+    fn line(&self, text: &str) -> io::Result<()> {
+        let _one_at_a_time = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut bytes = Vec::with_capacity(text.len() + 1);
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.push(b'\n');
+        (&*self.stream).write_all(&bytes)
+    }
+
+    /// Sends a last error line and closes.
+    fn refuse(&self, error: &str) {
+        let _ = self.line(&format!("ERR {error}"));
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Upgraded) {
+    let stream = connection.stream;
+    let _ = stream.set_read_timeout(Some(READ_TICK));
+    let writer = Arc::new(Writer {
+        stream: Arc::clone(&stream),
+        lock: Mutex::new(()),
+    });
+    let mut lines = Lines {
+        stream: &stream,
+        buf: Vec::new(),
+    };
+    let (channel, start) = match lines.next() {
+        Line::Policy => {
+            let port = stream.local_addr().map_or(0, |a| a.port());
+            let _ = (&*stream).write_all(policy(origins, port).as_bytes());
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+        Line::Text(line) => match subscribe(hub, &line) {
+            Ok(subscription) => subscription,
+            Err(error) => return writer.refuse(error),
+        },
+        Line::TooLong => return writer.refuse("line too long"),
+        Line::Closed => return,
+    };
+
+    let done = Arc::new(AtomicBool::new(false));
+    let pump = {
+        let (writer, channel, done) =
+            (Arc::clone(&writer), Arc::clone(&channel), Arc::clone(&done));
+        connection
+            .helpers
+            .spawn(move || pump(&writer, &channel, start, config.heartbeat, &done))
+    };
+    if pump.is_err() {
+        return writer.refuse("server busy, try again later");
+    }
+    loop {
+        match lines.next() {
+            Line::Text(line) => match line.strip_prefix("PUB ") {
+                Some(text) => match channel.publish(DEFAULT_EVENT, text) {
+                    Ok(_) => {}
+                    Err(hub::Error::MessageTooLarge) => {
+                        let _ = writer.line("ERR message too large");
+                    }
+                    Err(_) => break,
+                },
+                None if line.is_empty() => {}
+                None => {
+                    if writer.line("ERR unknown command").is_err() {
+                        break;
+                    }
+                }
+            },
+            Line::TooLong => {
+                writer.refuse("line too long");
+                break;
+            }
+            Line::Policy | Line::Closed => break,
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// `SUB channel [since]`: the channel and the cursor to start after.
+fn subscribe(hub: &Hub, line: &str) -> Result<(Arc<Channel>, u64), &'static str> {
+    let mut words = line.split(' ');
+    if words.next() != Some("SUB") {
+        return Err("expected SUB channel [since]");
+    }
+    let name = words.next().unwrap_or("");
+    let since = match words.next() {
+        None => None,
+        Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(id.parse::<u64>().map_err(|_| "since out of range")?)
+        }
+        Some(_) => return Err("since must be a non-negative integer"),
+    };
+    if words.next().is_some() {
+        return Err("expected SUB channel [since]");
+    }
+    let channel = hub.channel(name).map_err(|e| match e {
+        hub::Error::BadChannelName => "bad channel name",
+        hub::Error::TooManyChannels => "too many channels",
+        _ => "shutting down",
+    })?;
+    let start = since.unwrap_or_else(|| channel.last_id());
+    Ok((channel, start))
+}
+
+/// Writes the channel's messages after `cursor` as lines, a heartbeat after
+/// silence, until the subscription ends, a write fails, or the hub closes.
+fn pump(
+    writer: &Writer,
+    channel: &Channel,
+    mut cursor: u64,
+    heartbeat: Duration,
+    done: &AtomicBool,
+) {
+    loop {
+        let batch = channel.wait_after(cursor, Instant::now() + heartbeat);
+        if done.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut lines = Vec::new();
+        if batch.gap {
+            lines.push(gap_json(batch.oldest));
+        }
+        for message in &batch.messages {
+            let mut json = String::new();
+            write_message(&mut json, message, Html::Plain);
+            lines.push(json);
+        }
+        if lines.is_empty() && !batch.closed {
+            lines.push(String::new()); // heartbeat
+        }
+        for line in lines {
+            if writer.line(&line).is_err() {
+                // Gone, or not reading: end both threads.
+                let _ = writer.stream.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+        if batch.closed {
+            let _ = writer.stream.shutdown(Shutdown::Both);
+            return;
+        }
+        cursor = batch.next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::HubConfig;
+
+    #[test]
+    fn policy_document() {
+        let xml = policy(&[], 9000);
+        assert!(xml.contains("<allow-access-from domain=\"*\" to-ports=\"9000\"/>"));
+        assert!(xml.ends_with("</cross-domain-policy>\n\0"));
+        let xml = policy(
+            &["https://app.example:8443".into(), "http://b.example".into()],
+            9000,
+        );
+        assert!(xml.contains("domain=\"app.example\""));
+        assert!(xml.contains("domain=\"b.example\""));
+        let hostile = policy(&["http://a\"><x".into()], 1);
+        assert!(!hostile.contains("\"><x"), "{hostile}");
+    }
+
+    #[test]
+    fn subscribe_lines() {
+        let hub = Hub::new(HubConfig::default());
+        assert!(subscribe(&hub, "SUB news").is_ok());
+        assert_eq!(subscribe(&hub, "SUB news 41").map(|(_, s)| s), Ok(41));
+        for bad in [
+            "",
+            "sub news",
+            "SUB",
+            "SUB a.b",
+            "SUB news x",
+            "SUB news -1",
+            "SUB news 1 2",
+            "PUB x",
+        ] {
+            assert!(subscribe(&hub, bad).is_err(), "{bad:?}");
+        }
+    }
+}
