@@ -78,8 +78,9 @@ pub struct HubConfig {
     pub max_channel_bytes: usize,
     /// The largest message `data`, in bytes. Default 65,536.
     pub max_message_bytes: usize,
-    /// How many channels may exist; creating one more fails with
-    /// [`Error::TooManyChannels`]. Default 1024.
+    /// How many channels may exist. At the limit, a channel that was never
+    /// published to and that nobody holds makes room; if there is none,
+    /// creating one more fails with [`Error::TooManyChannels`]. Default 1024.
     pub max_channels: usize,
 }
 
@@ -190,6 +191,24 @@ struct Channels {
     closed: bool,
 }
 
+impl Channels {
+    /// Removes one channel that was never published to and that nobody holds
+    /// (no reader waits on it, no handler has it): one that only a read created.
+    /// Without this, reading 1024 made-up names would fill the table for good.
+    /// Channels with messages are kept: their history is what replay serves.
+    fn evict_one_unused(&mut self) -> bool {
+        let unused = self
+            .by_name
+            .iter()
+            .find(|(_, channel)| Arc::strong_count(channel) == 1 && channel.last_id() == 0)
+            .map(|(name, _)| name.clone());
+        match unused {
+            Some(name) => self.by_name.remove(&name).is_some(),
+            None => false,
+        }
+    }
+}
+
 impl Hub {
     /// Creates an empty hub with these limits.
     pub fn new(config: HubConfig) -> Hub {
@@ -223,7 +242,7 @@ impl Hub {
         if let Some(channel) = channels.by_name.get(name) {
             return Ok(Arc::clone(channel));
         }
-        if channels.by_name.len() >= self.config.max_channels {
+        if channels.by_name.len() >= self.config.max_channels && !channels.evict_one_unused() {
             return Err(Error::TooManyChannels);
         }
         let channel = Arc::new(Channel::new(name, &self.config, &self.default_event));
@@ -563,11 +582,19 @@ mod tests {
         assert_eq!(ch.publish("message", "12345").unwrap(), 1);
         assert_eq!(ch.publish("message", "123456"), Err(Error::MessageTooLarge));
         assert_eq!(ch.publish("message", "").unwrap(), 2);
-        hub.channel("b").unwrap();
+        let b = hub.channel("b").unwrap();
         assert_eq!(hub.channel("c").unwrap_err(), Error::TooManyChannels);
         // Existing channels are still returned at the limit.
         assert!(Arc::ptr_eq(&hub.channel("a").unwrap(), &ch));
         assert_eq!(hub.channel_count(), 2);
+        // Once nobody holds "b" (never published to), it makes room.
+        drop(b);
+        let _c = hub.channel("c").unwrap();
+        assert!(hub.find("b").is_none());
+        // "a" has messages: it is never evicted, even unheld.
+        drop(ch);
+        assert_eq!(hub.channel("d").unwrap_err(), Error::TooManyChannels);
+        assert!(hub.find("a").is_some());
     }
 
     #[test]
