@@ -348,7 +348,9 @@ impl MaskKeys {
     }
 }
 
-/// 16 unpredictable bytes where the system offers them (see [`MaskKeys`]).
+/// 16 unpredictable bytes from `/dev/urandom`, or, where it does not exist, a
+/// unique but guessable fallback (the clock, the process id, a stack address).
+/// Seeds the client's masking keys (RFC 6455 §5.3).
 pub fn random_seed() -> [u8; 16] {
     let mut seed = [0u8; 16];
     let from_system = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed));
