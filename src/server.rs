@@ -637,6 +637,8 @@ fn serve_connection(
         let request = match conn.read_request() {
             Ok(request) => request,
             Err(Stop::Refuse(error)) => {
+                // A refused request has no route, so no label to count under.
+                conn.meter = None;
                 let _ = conn.write_response(error.response(), Version::Http11, false, true);
                 return;
             }
