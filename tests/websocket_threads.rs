@@ -7,9 +7,7 @@
 mod common;
 
 use common::*;
-use realtime_web::server::Config;
-use realtime_web::showcase::Options;
-use realtime_web::transport::websocket::{connect, WsConfig};
+use realtime_web::transport::websocket::connect;
 use std::time::{Duration, Instant};
 
 fn threads() -> usize {
@@ -32,17 +30,9 @@ fn await_threads(target: usize) -> usize {
 #[test]
 fn thread_count_returns_to_baseline() {
     const CLIENTS: usize = 50;
-    let server = TestServer::with(
-        Config::default(),
-        Options {
-            websocket: WsConfig {
-                // An idle pump looks for the end of its connection this often.
-                ping_interval: Some(Duration::from_millis(200)),
-                ..WsConfig::default()
-            },
-            ..Options::default()
-        },
-    );
+    // Default settings: a pump notices its connection ended within
+    // `transport::PUMP_WAKE` (one second) on a quiet channel, pings or not.
+    let server = TestServer::start();
     let url = format!("ws://{}/channels/t/ws", server.addr);
     // Once a request was served, the server's own threads (accept loop,
     // spawner, rejecter) are all up; then wait for that connection to end.

@@ -74,6 +74,16 @@ impl Default for StreamConfig {
     }
 }
 
+/// How often a pump — the extra thread of a WebSocket or TCP subscription, which
+/// waits on the hub while the connection's own thread reads — wakes when the
+/// channel is quiet, to see whether its connection ended. A channel's `Condvar`
+/// cannot wake one waiter alone, so this bounds how long a pump outlives its
+/// connection (and holds a thread and a descriptor): clients that connect and
+/// leave at a high rate on a quiet channel leave at most one second's worth of
+/// pumps behind, at the cost of one short wake-up per idle subscription per
+/// second.
+pub const PUMP_WAKE: Duration = Duration::from_secs(1);
+
 /// What a streaming transport writes, one piece at a time.
 #[derive(Clone, Copy, Debug)]
 pub enum Item<'a> {

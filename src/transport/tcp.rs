@@ -35,9 +35,10 @@
 //! Like a WebSocket subscription, a connection has two threads: its own reads
 //! the client's lines, a pump (a server helper) waits on the hub and writes.
 //! The pump's heartbeat finds a vanished client; it then shuts the socket, which
-//! ends the reader too.
+//! ends the reader too. When the reader ends first, the pump sees it within
+//! [`PUMP_WAKE`](super::PUMP_WAKE).
 
-use super::{gap_json, write_message, StreamConfig};
+use super::{gap_json, write_message, StreamConfig, PUMP_WAKE};
 use crate::codec::json::Html;
 use crate::http::response::Upgraded;
 use crate::hub::{self, Channel, Hub, DEFAULT_EVENT};
@@ -258,8 +259,9 @@ fn pump(
     heartbeat: Duration,
     done: &AtomicBool,
 ) {
+    let mut last_write = Instant::now();
     loop {
-        let batch = channel.wait_after(cursor, Instant::now() + heartbeat);
+        let batch = channel.wait_after(cursor, Instant::now() + heartbeat.min(PUMP_WAKE));
         if done.load(Ordering::SeqCst) {
             return;
         }
@@ -272,15 +274,18 @@ fn pump(
             write_message(&mut json, message, Html::Plain);
             lines.push(json);
         }
-        if lines.is_empty() && !batch.closed {
+        if lines.is_empty() && !batch.closed && last_write.elapsed() >= heartbeat {
             lines.push(String::new()); // heartbeat
         }
-        for line in lines {
-            if writer.line(&line).is_err() {
+        for line in &lines {
+            if writer.line(line).is_err() {
                 // Gone, or not reading: end both threads.
                 let _ = writer.stream.shutdown(Shutdown::Both);
                 return;
             }
+        }
+        if !lines.is_empty() {
+            last_write = Instant::now();
         }
         if batch.closed {
             let _ = writer.stream.shutdown(Shutdown::Both);

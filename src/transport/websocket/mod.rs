@@ -42,8 +42,8 @@
 //!
 //! When the reader ends (the client closed or vanished), it marks the
 //! subscription done and closes the socket; the pump sees the mark at its next
-//! wake-up — a message, or at the latest one ping interval later — and ends
-//! too. When the hub closes (server shutdown), the pump sends close 1001 and the
+//! wake-up — a message, or at the latest [`PUMP_WAKE`] (one second) later — and
+//! ends too. When the hub closes (server shutdown), the pump sends close 1001 and the
 //! reader ends with the closing handshake.
 
 pub mod client;
@@ -55,7 +55,7 @@ pub use client::{connect, connect_with, ClientOptions};
 pub use frame::{OpCode, Role};
 pub use session::{CloseFrame, Error, Message, Sender, State, WebSocket, WsConfig};
 
-use super::{gap_json, subscription, write_message};
+use super::{gap_json, subscription, write_message, PUMP_WAKE};
 use crate::codec::json::Html;
 use crate::http::response::{Helpers, Upgraded};
 use crate::http::{Cors, Request, Response};
@@ -63,11 +63,7 @@ use crate::hub::{Channel, Hub};
 use session::code;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How often an idle pump wakes to see whether its connection ended, when the
-/// configuration has no ping interval.
-const PUMP_WAKE: Duration = Duration::from_secs(30);
+use std::time::Instant;
 
 /// Checks the handshake and, if it passes, answers `101` and runs `session` on
 /// the connection's thread with the open [`WebSocket`] (and a way to start
@@ -135,25 +131,18 @@ pub fn channel_handler(
             max_message: config.max_message.min(limit),
             ..config.clone()
         };
-        accept(&request, &cors, &config.clone(), move |ws, helpers| {
-            subscribe(ws, &helpers, channel, start, &config)
+        accept(&request, &cors, &config, move |ws, helpers| {
+            subscribe(ws, &helpers, channel, start)
         })
     }
 }
 
 /// Runs a channel subscription: the pump thread sends, this thread reads.
-fn subscribe(
-    mut ws: WebSocket,
-    helpers: &Helpers,
-    channel: Arc<Channel>,
-    start: u64,
-    config: &WsConfig,
-) {
+fn subscribe(mut ws: WebSocket, helpers: &Helpers, channel: Arc<Channel>, start: u64) {
     let done = Arc::new(AtomicBool::new(false));
-    let wake = config.ping_interval.unwrap_or(PUMP_WAKE);
     let pump = {
         let (sender, channel, done) = (ws.sender(), Arc::clone(&channel), Arc::clone(&done));
-        helpers.spawn(move || pump(&sender, &channel, start, wake, &done))
+        helpers.spawn(move || pump(&sender, &channel, start, &done))
     };
     if pump.is_err() {
         // At the server's thread limit. IANA has 1013 "try again later" for this,
@@ -182,9 +171,9 @@ fn subscribe(
 
 /// Sends the channel's messages after `cursor` until the subscription is done,
 /// the connection fails, or the hub closes.
-fn pump(sender: &Sender, channel: &Channel, mut cursor: u64, wake: Duration, done: &AtomicBool) {
+fn pump(sender: &Sender, channel: &Channel, mut cursor: u64, done: &AtomicBool) {
     loop {
-        let batch = channel.wait_after(cursor, Instant::now() + wake);
+        let batch = channel.wait_after(cursor, Instant::now() + PUMP_WAKE);
         // At shutdown the server ends the reader's reads, so the reader may be
         // done already; the socket can still carry the last messages and 1001.
         if done.load(Ordering::SeqCst) && !batch.closed {
