@@ -8,6 +8,8 @@
 pub mod browser;
 #[cfg(feature = "websocket")]
 pub mod fuzz;
+#[cfg(feature = "websocket")]
+pub mod ws;
 
 use realtime_web::hub::Hub;
 use realtime_web::server::{Config, Server, ShutdownHandle};
