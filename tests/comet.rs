@@ -211,17 +211,7 @@ fn frame_data_cannot_break_out_of_its_script() {
 
 #[test]
 fn gap_comes_first_on_both() {
-    let server = TestServer::with(
-        Config::default(),
-        Options {
-            window: 4,
-            ..Options::default()
-        },
-    );
-    let channel = server.hub.channel("g").unwrap();
-    for i in 1..=10 {
-        channel.publish("message", &i.to_string()).unwrap();
-    }
+    let (server, _) = TestServer::with_evicted(4, "g");
     let mut lines = Lines::open(&server, "/channels/g/stream?since=2");
     assert_eq!(lines.next_message(), r#"{"gap":true,"oldest":7}"#);
     assert!(lines.next_message().starts_with(r#"{"id":7,"#));

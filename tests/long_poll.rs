@@ -6,8 +6,6 @@ mod common;
 
 use common::*;
 use realtime_web::hub::Channel;
-use realtime_web::server::Config;
-use realtime_web::showcase::Options;
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -154,17 +152,7 @@ fn a_thousand_long_pollers_receive_the_same_publish() {
 
 #[test]
 fn a_gap_after_the_window_moved_on() {
-    let server = TestServer::with(
-        Config::default(),
-        Options {
-            window: 4,
-            ..Options::default()
-        },
-    );
-    let channel = server.hub.channel("g").unwrap();
-    for i in 1..=10 {
-        channel.publish("message", &i.to_string()).unwrap();
-    }
+    let (server, channel) = TestServer::with_evicted(4, "g");
     let (_, body) = get(&server.url("/channels/g/long-poll?since=2&timeout=60000"));
     assert!(body.starts_with(r#"{"messages":[{"id":7,"#), "{body}");
     assert!(body.ends_with(r#""next":10,"gap":true}"#), "{body}");

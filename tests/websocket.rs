@@ -176,17 +176,7 @@ fn channel_endpoint_delivers_and_publishes() {
 
 #[test]
 fn channel_endpoint_replays_with_since_and_announces_gaps() {
-    let server = TestServer::with(
-        Config::default(),
-        Options {
-            window: 4,
-            ..Options::default()
-        },
-    );
-    let channel = server.hub.channel("r").unwrap();
-    for i in 1..=10 {
-        channel.publish("message", &i.to_string()).unwrap();
-    }
+    let (server, _) = TestServer::with_evicted(4, "r");
     let mut replay = connect(&ws_url(&server, "/channels/r/ws?since=8")).unwrap();
     assert!(matches!(replay.read().unwrap(), Message::Text(t) if t.starts_with(r#"{"id":9,"#)));
     let mut gap = connect(&ws_url(&server, "/channels/r/ws?since=2")).unwrap();

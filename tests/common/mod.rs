@@ -36,6 +36,27 @@ impl TestServer {
         TestServer::with(Config::default(), Options::default())
     }
 
+    /// A server whose channels retain only `window` messages, and the channel
+    /// `name` in it with messages "1" to "10" published: retained 7 to 10, so
+    /// a cursor below 6 meets a gap.
+    pub fn with_evicted(
+        window: usize,
+        name: &str,
+    ) -> (TestServer, Arc<realtime_web::hub::Channel>) {
+        let server = TestServer::with(
+            Config::default(),
+            Options {
+                window,
+                ..Options::default()
+            },
+        );
+        let channel = server.hub.channel(name).unwrap();
+        for i in 1..=10 {
+            channel.publish("message", &i.to_string()).unwrap();
+        }
+        (server, channel)
+    }
+
     pub fn with_config(config: Config) -> TestServer {
         TestServer::with(config, Options::default())
     }
