@@ -53,7 +53,7 @@
 //! When the server shuts down it closes the document (`</body></html>`) and the
 //! chunked body.
 
-use super::{gap_json, pump, subscription, write_message, Item, StreamConfig};
+use super::{gap_json, message_json, pump, subscription, Item, StreamConfig};
 use crate::codec::json::Html;
 use crate::http::{Request, Response};
 use crate::hub::Hub;
@@ -86,11 +86,7 @@ fn open(hub: &Hub, request: &Request, config: StreamConfig) -> Result<Response, 
         pump(&channel, start, config.heartbeat, out, |out, item| {
             let script = match item {
                 Item::Gap { oldest } => post(&gap_json(oldest)),
-                Item::Message(message) => {
-                    let mut json = String::new();
-                    write_message(&mut json, message, Html::Safe);
-                    post(&json)
-                }
+                Item::Message(message) => post(&message_json(message, Html::Safe)),
                 Item::Heartbeat => "<!-- ping -->\n".to_owned(),
             };
             out.write_all(script.as_bytes())

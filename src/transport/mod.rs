@@ -159,6 +159,13 @@ pub fn write_message(out: &mut String, message: &Message, html: Html) {
     out.push('}');
 }
 
+/// A message as the contract's JSON, in a string of its own.
+pub fn message_json(message: &Message, html: Html) -> String {
+    let mut out = String::with_capacity(message.data.len() + message.event.len() + 32);
+    write_message(&mut out, message, html);
+    out
+}
+
 /// A batch as the contract's JSON: `{"messages":[…],"next":N,"gap":false}`.
 pub fn batch_json(batch: &Batch, html: Html) -> String {
     let size: usize = batch

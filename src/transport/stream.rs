@@ -38,7 +38,7 @@
 //! nginx-style proxies not to, and `X-Content-Type-Options: nosniff` keeps the
 //! browser from buffering the start of the body to sniff its type.
 
-use super::{gap_json, pump, subscription, write_message, Item, StreamConfig};
+use super::{gap_json, message_json, pump, subscription, Item, StreamConfig};
 use crate::codec::json::Html;
 use crate::http::{Request, Response};
 use crate::hub::Hub;
@@ -68,11 +68,7 @@ fn open(hub: &Hub, request: &Request, config: StreamConfig) -> Result<Response, 
         pump(&channel, start, config.heartbeat, out, |out, item| {
             let mut line = match item {
                 Item::Gap { oldest } => gap_json(oldest),
-                Item::Message(message) => {
-                    let mut json = String::new();
-                    write_message(&mut json, message, Html::Plain);
-                    json
-                }
+                Item::Message(message) => message_json(message, Html::Plain),
                 Item::Heartbeat => String::new(),
             };
             line.push('\n');

@@ -38,7 +38,7 @@
 //! ends the reader too. When the reader ends first, the pump sees it within
 //! [`PUMP_WAKE`](super::PUMP_WAKE).
 
-use super::{gap_json, write_message, StreamConfig, PUMP_WAKE};
+use super::{gap_json, message_json, StreamConfig, PUMP_WAKE};
 use crate::codec::json::Html;
 use crate::http::response::Upgraded;
 use crate::hub::{self, Channel, Hub, DEFAULT_EVENT};
@@ -270,9 +270,7 @@ fn pump(
             lines.push(gap_json(batch.oldest));
         }
         for message in &batch.messages {
-            let mut json = String::new();
-            write_message(&mut json, message, Html::Plain);
-            lines.push(json);
+            lines.push(message_json(message, Html::Plain));
         }
         if lines.is_empty() && !batch.closed && last_write.elapsed() >= heartbeat {
             lines.push(String::new()); // heartbeat

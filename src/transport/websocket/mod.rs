@@ -55,7 +55,7 @@ pub use client::{connect, connect_with, ClientOptions};
 pub use frame::{OpCode, Role};
 pub use session::{CloseFrame, Error, Message, Sender, State, WebSocket, WsConfig};
 
-use super::{gap_json, subscription, write_message, PUMP_WAKE};
+use super::{gap_json, message_json, subscription, PUMP_WAKE};
 use crate::codec::json::Html;
 use crate::http::response::{Helpers, Upgraded};
 use crate::http::{Cors, Request, Response};
@@ -182,11 +182,8 @@ fn pump(sender: &Sender, channel: &Channel, mut cursor: u64, done: &AtomicBool) 
         if batch.gap && !send(sender, &gap_json(batch.oldest)) {
             return;
         }
-        let mut json = String::new();
         for message in &batch.messages {
-            json.clear();
-            write_message(&mut json, message, Html::Plain);
-            if !send(sender, &json) {
+            if !send(sender, &message_json(message, Html::Plain)) {
                 return;
             }
         }
