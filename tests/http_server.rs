@@ -610,3 +610,53 @@ fn upgrade_hands_over_the_socket_with_the_bytes_already_read() {
     shutdown.shutdown();
     running.join().unwrap().unwrap();
 }
+
+#[test]
+fn shutdown_cuts_off_what_does_not_end_by_the_deadline() {
+    // A stream that never ends by itself and waits on no hub: only the shutdown
+    // deadline can stop it.
+    let server = Server::bind(
+        "127.0.0.1:0",
+        Config {
+            shutdown_timeout: Duration::from_millis(300),
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let addr = server.local_addr();
+    let shutdown = server.shutdown_handle();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = server.serve(|_: Request| {
+            Response::stream("text/plain", |out| loop {
+                out.write_all(b".")?;
+                out.flush()?;
+                std::thread::sleep(Duration::from_millis(20));
+            })
+        });
+        let _ = done_tx.send(result);
+    });
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(LIVENESS)).unwrap();
+    stream.write_all(GET_HEALTH).unwrap();
+    let mut first = [0u8; 64];
+    assert!(stream.read(&mut first).unwrap() > 0, "the stream started");
+    let started = Instant::now();
+    shutdown.shutdown();
+    let result = done_rx
+        .recv_timeout(LIVENESS)
+        .expect("serve returned after the deadline");
+    assert!(result.is_ok());
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "it waited for the deadline first"
+    );
+    // The cut-off connection ends for the client too (EOF or reset, not silence).
+    let mut rest = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut rest) {
+        assert!(
+            !realtime_web::http::is_timeout(&e),
+            "the connection was left open"
+        );
+    }
+}
