@@ -6,7 +6,9 @@
 //! asked the server — on port 843, or on the socket's own port — whether pages
 //! from the page's domain might connect, by sending `<policy-file-request/>`
 //! and a NUL byte; the server answered with a cross-domain policy document and a
-//! NUL, and closed. Browsers dropped Flash in 2020 (and with it this check, a
+//! NUL, and closed (Adobe, "Cross-domain policy file specification", the
+//! socket-policy part; `site-control` and `allow-access-from` with `to-ports`
+//! are its elements). Browsers dropped Flash in 2020 (and with it this check, a
 //! weaker cousin of CORS that plugins enforced themselves). The answer is kept
 //! here as history; the line protocol behind it is still the simplest push
 //! channel there is, for anything that has a socket but no HTTP stack: `nc`, a
