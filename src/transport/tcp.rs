@@ -38,7 +38,7 @@
 //! the client's lines, a pump (a server helper) waits on the hub and writes.
 //! The pump's heartbeat finds a vanished client; it then shuts the socket, which
 //! ends the reader too. When the reader ends first, the pump sees it within
-//! [`PUMP_WAKE`](super::PUMP_WAKE).
+//! [`PUMP_WAKE`].
 
 use super::{gap_json, message_json, StreamConfig, PUMP_WAKE};
 use crate::codec::json::Html;
