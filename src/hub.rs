@@ -321,13 +321,20 @@ impl Log {
         cursor == self.last_id()
     }
 
+    /// The batch after `cursor`. The cursor is the client's, so any `u64`
+    /// may arrive here (`u64::MAX` included): the arithmetic is on ids the
+    /// channel holds, never `cursor + 1`, so no cursor can overflow it.
     fn batch_after(&self, cursor: u64) -> Batch {
         let oldest = self.oldest_id();
         let last = self.last_id();
-        let continuous = cursor + 1 >= oldest && cursor <= last;
+        // `oldest` is at least 1 (ids start at 1), so `oldest - 1` cannot wrap:
+        // it is the cursor of a reader that has seen everything evicted.
+        let seen_evicted = oldest - 1;
+        let continuous = (seen_evicted..=last).contains(&cursor);
         let start = if continuous {
-            // In range by the check above, so this never underflows.
-            (cursor + 1 - oldest) as usize
+            // How many retained messages the cursor has seen: in range by the
+            // check above, and at most the ring's length.
+            (cursor - seen_evicted) as usize
         } else {
             0
         };
@@ -397,6 +404,8 @@ impl Channel {
             return Err(Error::Closed);
         }
         let id = log.next_id;
+        // Ids are counted by publishes, one at a time: `u64::MAX` of them is
+        // out of reach (584 years at a billion a second), so this cannot wrap.
         log.next_id += 1;
         log.ring.push_back(Message { id, event, data });
         log.bytes += size;
@@ -550,6 +559,34 @@ mod tests {
         let waited = ch.wait_after(9, start + Duration::from_secs(30));
         assert!(waited.gap);
         assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_largest_cursors_are_a_gap_not_an_overflow() {
+        let hub = hub(4);
+        let ch = hub.channel("c").unwrap();
+        for cursor in [u64::MAX, u64::MAX - 1] {
+            let empty = ch.read_after(cursor);
+            assert_eq!((ids(&empty), empty.gap, empty.oldest), (vec![], true, 1));
+        }
+        for i in 1..=6 {
+            ch.publish("message", &i.to_string()).unwrap();
+        }
+        for cursor in [u64::MAX, u64::MAX - 1] {
+            let batch = ch.read_after(cursor);
+            assert_eq!(
+                (ids(&batch), batch.gap, batch.next),
+                (vec![3, 4, 5, 6], true, 6)
+            );
+            let waited = ch.wait_after(cursor, Instant::now() + Duration::from_secs(30));
+            assert_eq!(ids(&waited), vec![3, 4, 5, 6]);
+        }
+        // The edges of the window are unchanged: 2 saw everything evicted, 6 all.
+        let edge = ch.read_after(2);
+        assert_eq!((ids(&edge), edge.gap), (vec![3, 4, 5, 6], false));
+        let gap = ch.read_after(1);
+        assert_eq!((ids(&gap), gap.gap), (vec![3, 4, 5, 6], true));
+        assert_eq!(ch.read_after(6).messages, vec![]);
     }
 
     #[test]

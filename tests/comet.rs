@@ -223,6 +223,31 @@ fn gap_comes_first_on_both() {
     assert!(lines.next_message().starts_with(r#"{"id":9,"#));
 }
 
+/// The largest cursors are ahead of the channel: both streams open with the
+/// gap and the window, and keep streaming what comes next.
+#[test]
+fn the_largest_cursors_get_the_window_and_a_gap() {
+    let (server, channel) = TestServer::with_evicted(4, "g");
+    let mut opened = Vec::new();
+    for since in ["18446744073709551615", "18446744073709551614"] {
+        let mut lines = Lines::open(&server, &format!("/channels/g/stream?since={since}"));
+        let mut frame = Frame::open(&server, &format!("/channels/g/iframe?since={since}"));
+        assert_eq!(lines.next_message(), r#"{"gap":true,"oldest":7}"#);
+        assert_eq!(frame.next_post(), r#"{"gap":true,"oldest":7}"#);
+        for id in 7..=10 {
+            let prefix = format!("{{\"id\":{id},");
+            assert!(lines.next_message().starts_with(&prefix));
+            assert!(frame.next_post().starts_with(&prefix));
+        }
+        opened.push((lines, frame));
+    }
+    channel.publish("message", "news").unwrap();
+    for (lines, frame) in &mut opened {
+        assert!(lines.next_message().starts_with(r#"{"id":11,"#));
+        assert!(frame.next_post().starts_with(r#"{"id":11,"#));
+    }
+}
+
 #[test]
 fn heartbeats_when_idle() {
     let server = TestServer::with(

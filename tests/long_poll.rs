@@ -164,6 +164,27 @@ fn a_gap_after_the_window_moved_on() {
     assert!(body.starts_with(r#"{"messages":[{"id":11,"#), "{body}");
 }
 
+/// The largest cursors are ahead of the channel: answered at once with the
+/// window and the gap, on long-poll and JSONP alike, never a 500.
+#[test]
+fn the_largest_cursors_get_the_window_and_a_gap() {
+    let (server, _) = TestServer::with_evicted(4, "g");
+    for since in ["18446744073709551615", "18446744073709551614"] {
+        for (path, start) in [
+            ("long-poll?timeout=60000&", r#"{"messages":[{"id":7,"#),
+            (
+                "jsonp?callback=cb&timeout=60000&",
+                r#"cb({"messages":[{"id":7,"#,
+            ),
+        ] {
+            let (status, body) = get(&server.url(&format!("/channels/g/{path}since={since}")));
+            assert_eq!(status, 200, "{path}{since}: {body}");
+            assert!(body.starts_with(start), "{body}");
+            assert!(body.contains(r#""next":10,"gap":true}"#), "{body}");
+        }
+    }
+}
+
 #[test]
 fn bad_parameters() {
     let server = TestServer::start();

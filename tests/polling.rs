@@ -87,6 +87,19 @@ fn gap_after_the_window_moved_on() {
     assert!(body.ends_with(r#""next":10,"gap":false}"#), "{body}");
 }
 
+/// A cursor is the client's: the largest ones are ahead of any channel, so they
+/// get the whole window with the gap (issue 11: `cursor + 1` overflowed).
+#[test]
+fn the_largest_cursors_get_the_window_and_a_gap() {
+    let (server, _) = TestServer::with_evicted(4, "g");
+    for since in ["18446744073709551615", "18446744073709551614"] {
+        let (status, body) = get(&server.url(&format!("/channels/g/poll?since={since}")));
+        assert_eq!(status, 200, "{since}: {body}");
+        assert!(body.starts_with(r#"{"messages":[{"id":7,"#), "{body}");
+        assert!(body.ends_with(r#""next":10,"gap":true}"#), "{body}");
+    }
+}
+
 #[test]
 fn a_client_polling_in_a_loop_misses_nothing() {
     let server = TestServer::start();

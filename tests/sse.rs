@@ -163,6 +163,31 @@ fn gap_event_before_the_replay() {
     }
 }
 
+/// The largest ids a client can claim are ahead of the channel: the gap event,
+/// then the window, from the header and the query alike.
+#[test]
+fn the_largest_last_event_ids_get_the_gap_and_the_window() {
+    let server = with_stream(StreamConfig::default(), 4);
+    let channel = channel_of(&server, "g");
+    for i in 1..=10 {
+        channel.publish("message", &i.to_string()).unwrap();
+    }
+    for id in ["18446744073709551615", "18446744073709551614"] {
+        let by_header = Subscriber::open(&server, "/channels/g/sse", &[("Last-Event-ID", id)]);
+        let by_query = Subscriber::open(&server, &format!("/channels/g/sse?lastEventId={id}"), &[]);
+        for mut subscriber in [by_header, by_query] {
+            let gap = subscriber.next_event();
+            assert_eq!(
+                (gap.event.as_str(), gap.data.as_str()),
+                ("gap", r#"{"oldest":7}"#)
+            );
+            for expected in 7..=10 {
+                assert_eq!(subscriber.next_event().data, expected.to_string());
+            }
+        }
+    }
+}
+
 #[test]
 fn heartbeat_comment_when_idle() {
     let server = with_stream(

@@ -149,6 +149,23 @@ fn resume_with_since_and_gap() {
     assert!(next_line(&mut gap).starts_with(r#"{"id":7,"#));
 }
 
+/// `SUB ch ID` with the largest ids: the gap, the window, and news after it.
+#[test]
+fn the_largest_ids_get_the_gap_then_the_window() {
+    let both = start(4);
+    let channel = both.http.hub.channel("r").unwrap();
+    for i in 1..=10 {
+        channel.publish("message", &i.to_string()).unwrap();
+    }
+    for id in ["18446744073709551615", "18446744073709551614"] {
+        let mut reader = client(&both, &format!("SUB r {id}\n"));
+        assert_eq!(next_line(&mut reader), r#"{"gap":true,"oldest":7}"#);
+        for expected in 7..=10 {
+            assert!(next_line(&mut reader).starts_with(&format!("{{\"id\":{expected},")));
+        }
+    }
+}
+
 #[test]
 fn bad_first_lines_and_overlong_lines_are_refused_and_closed() {
     let both = start(1024);

@@ -189,6 +189,29 @@ fn channel_endpoint_replays_with_since_and_announces_gaps() {
     assert_eq!(status, 400);
 }
 
+/// The largest cursors are ahead of the channel: the gap, the window, then new
+/// messages, on a pump thread that must not panic (nothing would catch it).
+#[test]
+fn the_largest_cursors_get_the_gap_then_the_window_then_news() {
+    let (server, channel) = TestServer::with_evicted(4, "r");
+    let mut opened = Vec::new();
+    for since in ["18446744073709551615", "18446744073709551614"] {
+        let mut ws = connect(&ws_url(&server, &format!("/channels/r/ws?since={since}"))).unwrap();
+        let gap = r#"{"gap":true,"oldest":7}"#;
+        assert_eq!(ws.read().unwrap(), Message::Text(gap.into()));
+        for id in 7..=10 {
+            let prefix = format!("{{\"id\":{id},");
+            assert!(matches!(ws.read().unwrap(), Message::Text(t) if t.starts_with(&prefix)));
+        }
+        opened.push(ws);
+    }
+    channel.publish("message", "news").unwrap();
+    for ws in &mut opened {
+        let news = r#"{"id":11,"#;
+        assert!(matches!(ws.read().unwrap(), Message::Text(t) if t.starts_with(news)));
+    }
+}
+
 #[test]
 fn two_hundred_concurrent_clients() {
     const CLIENTS: usize = 200;
