@@ -39,6 +39,7 @@ fn catalogue() -> Vec<Case> {
     }
     many.push_str("\r\n");
     let long_ext = format!("1;{}\r\na\r\n0\r\n\r\n", "e".repeat(2000));
+    let endless_zeros = format!("{}5\r\nhello\r\n0\r\n\r\n", "0".repeat(8 * 1024));
     vec![
         // Smuggling shapes: Content-Length (RFC 9112 §6.3).
         (
@@ -201,6 +202,30 @@ fn catalogue() -> Vec<Case> {
         (
             "a chunk size past 2^64",
             publish("Transfer-Encoding: chunked\r\n", "10000000000000000\r\n"),
+            400,
+            true,
+        ),
+        (
+            "a chunk size of 17 digits, all zeros but the last",
+            publish(
+                "Transfer-Encoding: chunked\r\n",
+                "00000000000000005\r\nhello\r\n0\r\n\r\n",
+            ),
+            400,
+            true,
+        ),
+        (
+            "a chunk size of 16 digits (allowed)",
+            publish(
+                "Transfer-Encoding: chunked\r\n",
+                "0000000000000005\r\nhello\r\n0\r\n\r\n",
+            ),
+            200,
+            false,
+        ),
+        (
+            "a chunk-size line of endless zeros",
+            publish("Transfer-Encoding: chunked\r\n", &endless_zeros),
             400,
             true,
         ),

@@ -27,6 +27,13 @@ use std::io::{self, Write};
 /// server uses; the bound keeps a client from streaming an endless one.
 pub const MAX_CHUNK_EXT: usize = 1024;
 
+/// The most hex digits a chunk size may have, leading zeros included: 16 hold
+/// any `u64`, and no size this server accepts needs more. RFC 9112 §7.1 sets no
+/// bound (`1*HEXDIG`), so without one a line of endless zeros (`000…0005`)
+/// would keep the connection reading until the body timeout; strict parsers
+/// (Go's `net/http`, for one) stop at 16 as well.
+pub const MAX_CHUNK_SIZE_DIGITS: usize = 16;
+
 /// The last chunk and the empty trailer section: what ends a chunked body.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
@@ -115,6 +122,7 @@ impl Decoder {
             let b = input[i];
             self.state = match self.state {
                 State::Size { digits } => match hex_digit(b) {
+                    Some(_) if digits == MAX_CHUNK_SIZE_DIGITS => return Err(Error::BadChunk),
                     Some(d) => {
                         self.size = self
                             .size
@@ -322,18 +330,21 @@ mod tests {
     #[test]
     fn rejects_malformed_bodies() {
         for wire in [
-            &b"\r\n"[..],              // no size
-            b"g\r\n",                  // not hex
-            b"-1\r\n",                 // signed
-            b"0x5\r\n",                // a prefix
-            b"5\r\nhelloX\r\n",        // data longer than the size
-            b"5\rXhello\r\n",          // CR without LF
-            b"5\nhello\r\n",           // bare LF after size
-            b"5\r\nhello\n0\r\n\r\n",  // bare LF after data
-            b"5;\x00\r\n",             // NUL in extension
-            b"0\r\n\r\r",              // bad final CRLF
-            b"10000000000000000\r\n",  // 2^64: overflows u64
-            b"ffffffffffffffffff\r\n", // far beyond
+            &b"\r\n"[..],                   // no size
+            b"g\r\n",                       // not hex
+            b"-1\r\n",                      // signed
+            b"0x5\r\n",                     // a prefix
+            b"5\r\nhelloX\r\n",             // data longer than the size
+            b"5\rXhello\r\n",               // CR without LF
+            b"5\nhello\r\n",                // bare LF after size
+            b"5\r\nhello\n0\r\n\r\n",       // bare LF after data
+            b"5;\x00\r\n",                  // NUL in extension
+            b"0\r\n\r\r",                   // bad final CRLF
+            b"10000000000000000\r\n",       // 2^64: overflows u64
+            b"ffffffffffffffffff\r\n",      // far beyond
+            b"00000000000000005\r\n",       // 17 digits, though the value is small
+            b"00000000000000000\r\n",       // 17 digits of the last chunk
+            b"0000000000000000005;x=1\r\n", // the extension does not excuse them
         ] {
             let mut decoder = Decoder::new(usize::MAX, 1024);
             assert!(decoder.decode(wire, &mut Vec::new()).is_err(), "{wire:?}");
@@ -358,6 +369,34 @@ mod tests {
                 "{wire:?}"
             );
         }
+    }
+
+    #[test]
+    fn sixteen_digits_are_the_most_a_size_may_have() {
+        // The largest size that fits is accepted up to the body limit's check.
+        let mut decoder = Decoder::new(usize::MAX, 1024);
+        assert_eq!(
+            decoder.decode(b"ffffffffffffffff", &mut Vec::new()),
+            Ok((16, false))
+        );
+        assert_eq!(
+            decode_all(b"0000000000000005\r\nhello\r\n0000000000000000\r\n\r\n")
+                .unwrap()
+                .0,
+            b"hello"
+        );
+        // A megabyte of zeros is refused at the 17th byte, not at the end.
+        let zeros = vec![b'0'; 1 << 20];
+        let mut decoder = Decoder::new(1024, 1024);
+        assert_eq!(
+            decoder.decode(&zeros, &mut Vec::new()),
+            Err(Error::BadChunk)
+        );
+        let mut decoder = Decoder::new(1024, 1024);
+        for _ in 0..MAX_CHUNK_SIZE_DIGITS {
+            assert_eq!(decoder.decode(b"0", &mut Vec::new()), Ok((1, false)));
+        }
+        assert_eq!(decoder.decode(b"0", &mut Vec::new()), Err(Error::BadChunk));
     }
 
     #[test]
