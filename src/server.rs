@@ -437,7 +437,7 @@ fn spawn_loop(
                         id,
                         shared: &shared,
                     };
-                    let helpers = helpers(&shared, &config, id);
+                    let helpers = helpers(&shared, &config, id, &stream);
                     match protocol {
                         Protocol::Http(handler) => {
                             serve_connection(&stream, &*handler, &config, &shared, helpers)
@@ -494,9 +494,16 @@ fn refuse(reject: &SyncSender<TcpStream>, stream: Arc<TcpStream>) {
 }
 
 /// The [`Helpers`] of a connection: a thread counted against the limit, named
-/// after the connection, with the connection threads' stack size.
-fn helpers(shared: &Arc<Shared>, config: &Arc<Config>, id: u64) -> Helpers {
-    let (shared, config) = (Arc::clone(shared), Arc::clone(config));
+/// after the connection, with the connection threads' stack size. A helper that
+/// panics is caught like a handler: the connection it serves is closed (its
+/// state is unknown), its thread is uncounted, and nothing else is touched.
+fn helpers(
+    shared: &Arc<Shared>,
+    config: &Arc<Config>,
+    id: u64,
+    stream: &Arc<TcpStream>,
+) -> Helpers {
+    let (shared, config, stream) = (Arc::clone(shared), Arc::clone(config), Arc::clone(stream));
     Helpers::new(Arc::new(move |job: Box<dyn FnOnce() + Send>| {
         {
             let mut connections = lock(&shared.connections);
@@ -508,13 +515,17 @@ fn helpers(shared: &Arc<Shared>, config: &Arc<Config>, id: u64) -> Helpers {
             }
             connections.helpers += 1;
         }
-        let done = Arc::clone(&shared);
+        let (done, stream) = (Arc::clone(&shared), Arc::clone(&stream));
         let spawned = thread::Builder::new()
             .name(format!("rtw-help-{id}"))
             .stack_size(config.stack_size)
             .spawn(move || {
                 let _counted = Helper(&done);
-                job();
+                if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+                    // Both ways: the connection's own thread, blocked in a read,
+                    // sees the end and finishes too.
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
             });
         if let Err(error) = spawned {
             forget_helper(&shared);

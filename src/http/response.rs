@@ -21,6 +21,7 @@ use crate::codec::json;
 use std::fmt;
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -75,6 +76,25 @@ impl Helpers {
     /// creation; the job is then not run.
     pub fn spawn(&self, job: impl FnOnce() + Send + 'static) -> io::Result<()> {
         (self.0)(Box::new(job))
+    }
+
+    /// These helpers, with `hook` run on the helper's thread when a job
+    /// panics, before the server closes the connection: the place for a last
+    /// word to the peer (a WebSocket sends close 1011 there). A helper's panic
+    /// never reaches another connection: the server catches it, closes this
+    /// connection's socket, and counts the thread as ended.
+    pub fn on_panic(self, hook: impl Fn() + Send + Sync + 'static) -> Helpers {
+        let hook = Arc::new(hook);
+        let spawn = self.0;
+        Helpers(Arc::new(move |job: Box<dyn FnOnce() + Send>| {
+            let hook = Arc::clone(&hook);
+            spawn(Box::new(move || {
+                if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(job)) {
+                    hook();
+                    panic::resume_unwind(panic);
+                }
+            }))
+        }))
     }
 }
 

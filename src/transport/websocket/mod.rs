@@ -83,7 +83,14 @@ pub fn accept(
     let upgrade = Response::upgrade(move |upgraded: Upgraded| {
         let ws = WebSocket::new(upgraded.stream, Role::Server, config, upgraded.leftover)
             .metered(upgraded.meter);
-        session(ws, upgraded.helpers);
+        // A helper that panics (a pump, or one of the embedder's) leaves the
+        // session in an unknown state: say so with 1011 (RFC 6455 §7.4.1)
+        // before the server closes the connection.
+        let sender = ws.sender();
+        let helpers = upgraded.helpers.on_panic(move || {
+            let _ = sender.close(code::INTERNAL, "internal error");
+        });
+        session(ws, helpers);
     });
     accepted.into_response(upgrade)
 }
