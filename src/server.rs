@@ -645,7 +645,7 @@ fn serve_connection(
         shared,
     };
     loop {
-        let request = match conn.read_request() {
+        let request = match conn.read_request(handler) {
             Ok(request) => request,
             Err(Stop::Refuse(error)) => {
                 // A refused request has no route, so no label to count under.
@@ -684,10 +684,16 @@ impl Connection<'_> {
         Some(meter.open())
     }
 
-    /// Reads one request, head and body.
-    fn read_request(&mut self) -> Result<Request, Stop> {
+    /// Reads one request, head and body; the body only if it is within what
+    /// `handler` accepts for that head.
+    fn read_request(&mut self, handler: &dyn Handler) -> Result<Request, Stop> {
         let mut request = self.read_head()?;
-        let body = self.read_body(&request)?;
+        let max_body = handler
+            .max_body(&request)
+            .map_or(self.config.limits.max_body, |max| {
+                max.min(self.config.limits.max_body)
+            });
+        let body = self.read_body(&request, max_body)?;
         request.set_body(body);
         Ok(request)
     }
@@ -739,11 +745,19 @@ impl Connection<'_> {
     }
 
     /// Reads the body as the head frames it (RFC 9112 §6.3), after answering
-    /// `Expect: 100-continue` if the client waits for it.
-    fn read_body(&mut self, request: &Request) -> Result<Vec<u8>, Stop> {
+    /// `Expect: 100-continue` if the client waits for it. A `Content-Length`
+    /// over `max_body` is refused before anything is read or invited: RFC 9110
+    /// §10.1.1 has a server that will refuse the content answer with the final
+    /// status at once, and the connection then closes, since the unread body
+    /// stands where the next request would start.
+    fn read_body(&mut self, request: &Request, max_body: usize) -> Result<Vec<u8>, Stop> {
         let kind = request.body_kind();
-        if kind == BodyKind::None {
-            return Ok(Vec::new());
+        match kind {
+            BodyKind::None => return Ok(Vec::new()),
+            BodyKind::Length(length) if length > max_body as u64 => {
+                return Err(Stop::Refuse(Error::BodyTooLarge))
+            }
+            BodyKind::Length(_) | BodyKind::Chunked => {}
         }
         // RFC 9110 §10.1.1: a server that has not yet received any of the body
         // sends 100 (Continue) before reading it.
@@ -755,7 +769,7 @@ impl Connection<'_> {
         match kind {
             BodyKind::None => Ok(Vec::new()),
             BodyKind::Length(length) => {
-                // The parser refused lengths over the body limit, so this fits.
+                // At most `max_body` by the check above, so this fits.
                 let length = length as usize;
                 while self.buf.len() < length {
                     self.fill_body(deadline)?;
@@ -765,9 +779,10 @@ impl Connection<'_> {
                 Ok(std::mem::replace(&mut self.buf, rest))
             }
             BodyKind::Chunked => {
-                let limits = &self.config.limits;
-                let mut decoder =
-                    crate::http::chunked::Decoder::new(limits.max_body, limits.max_header_bytes);
+                let mut decoder = crate::http::chunked::Decoder::new(
+                    max_body,
+                    self.config.limits.max_header_bytes,
+                );
                 let mut body = Vec::new();
                 loop {
                     let (used, done) =

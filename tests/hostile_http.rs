@@ -543,9 +543,24 @@ fn catalogue() -> Vec<Case> {
             true,
         ),
         (
-            "a message over 64 KiB (read, then refused)",
+            "a message over 64 KiB (refused unread, then closed)",
             publish("Content-Length: 65537\r\n", &"a".repeat(65_537)),
             413,
+            true,
+        ),
+        (
+            "a chunked message over 64 KiB",
+            publish(
+                "Transfer-Encoding: chunked\r\n",
+                &format!("10001\r\n{}\r\n0\r\n\r\n", "a".repeat(65_537)),
+            ),
+            413,
+            true,
+        ),
+        (
+            "a message of exactly 64 KiB (allowed)",
+            publish("Content-Length: 65536\r\n", &"a".repeat(65_536)),
+            200,
             false,
         ),
         // Expect (RFC 9110 §10.1.1).

@@ -214,6 +214,33 @@ fn expect_100_continue_is_answered_before_the_body() {
     assert_eq!((done.status, done.text().as_str()), (200, r#"{"id":1}"#));
 }
 
+/// RFC 9110 §10.1.1: a body the route will refuse is not invited. The route's
+/// own limit (publish: the hub's 64 KiB message limit) is below the server's
+/// 1 MiB, and the client waiting for `100 Continue` gets `413` at once instead,
+/// and the connection closes, the body never read.
+#[test]
+fn expect_100_continue_for_a_body_the_route_refuses_gets_413_at_once() {
+    let server = TestServer::start();
+    let mut stream = server.connect();
+    stream
+        .write_all(b"POST /channels/e/publish HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let refused = read_response_to(&mut reader, false).unwrap();
+    assert_eq!(refused.status, 413, "not 100: the body would be refused");
+    assert!(refused.says_close());
+    assert!(refused.text().starts_with(r#"{"error":"#));
+    assert!(is_closed(&mut reader));
+    assert!(server.hub.find("e").is_none(), "nothing was published");
+    // Within the route's limit, the body is still invited.
+    let mut stream = server.connect();
+    stream
+        .write_all(b"POST /channels/e/publish HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 65536\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    assert_eq!(read_response_to(&mut reader, false).unwrap().status, 100);
+}
+
 #[test]
 fn http_1_0_closes_unless_keep_alive() {
     let server = TestServer::start();

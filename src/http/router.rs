@@ -33,6 +33,17 @@ use std::sync::Arc;
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request.
     fn handle(&self, request: Request) -> Response;
+
+    /// The largest body this handler accepts for `request`, asked once its
+    /// head is read and before any of its body is: a larger `Content-Length`
+    /// is answered `413` at once, without `100 Continue` and without reading
+    /// the body (RFC 9110 §10.1.1, §15.5.14), and a chunked body is cut off at
+    /// the limit. `None` (the default) leaves the server's own limit,
+    /// [`Limits::max_body`](super::Limits::max_body), which applies in any
+    /// case.
+    fn max_body(&self, _request: &Request) -> Option<usize> {
+        None
+    }
 }
 
 impl<F> Handler for F
@@ -55,6 +66,7 @@ struct Route {
     pattern: Vec<Segment>,
     handler: Box<dyn Handler>,
     label: Option<&'static str>,
+    max_body: Option<usize>,
 }
 
 impl Route {
@@ -134,6 +146,7 @@ impl Router {
             pattern,
             handler: Box::new(handler),
             label: None,
+            max_body: None,
         });
         self
     }
@@ -147,6 +160,16 @@ impl Router {
         }
         if let Some(stats) = &self.stats {
             stats.meter(label); // listed from the start, at zero
+        }
+        self
+    }
+
+    /// Refuses bodies over `bytes` on the route added last, before reading
+    /// them (see [`Handler::max_body`]): `413` and close, even to a client
+    /// that sent `Expect: 100-continue` and waits to be invited.
+    pub fn max_body(mut self, bytes: usize) -> Router {
+        if let Some(route) = self.routes.last_mut() {
+            route.max_body = Some(bytes);
         }
         self
     }
@@ -252,6 +275,14 @@ impl Router {
 }
 
 impl Handler for Router {
+    fn max_body(&self, request: &Request) -> Option<usize> {
+        let method = request.method();
+        self.routes
+            .iter()
+            .find(|route| route.method == method && route.matches(request.path()).is_some())
+            .and_then(|route| route.max_body)
+    }
+
     fn handle(&self, request: Request) -> Response {
         let origin = request.header("origin").map(str::to_owned);
         let preflight = request.method() == "OPTIONS";
@@ -290,6 +321,18 @@ mod tests {
 
     fn body(response: &Response) -> &str {
         std::str::from_utf8(response.body_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_route_declares_its_largest_body() {
+        let router = router()
+            .post("/small", |_| Response::text("ok"))
+            .max_body(10);
+        let post = |path: &str| request(&format!("POST {path} HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert_eq!(router.max_body(&post("/small")), Some(10));
+        assert_eq!(router.max_body(&post("/channels/x/publish")), None);
+        assert_eq!(router.max_body(&get("/small")), None, "another method");
+        assert_eq!(router.max_body(&post("/nowhere")), None);
     }
 
     #[test]

@@ -177,6 +177,8 @@ pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
             "/channels/{ch}/publish",
             transport::publish::handler(Arc::clone(&hub)),
         )
+        // A message over the hub's limit is refused before its body is read.
+        .max_body(hub.config().max_message_bytes)
         .label("publish");
     #[cfg(feature = "polling")]
     let router = router
