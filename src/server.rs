@@ -689,7 +689,7 @@ impl Connection<'_> {
     fn read_request(&mut self, handler: &dyn Handler) -> Result<Request, Stop> {
         let mut request = self.read_head()?;
         let max_body = handler
-            .max_body(&request)
+            .max_body_for(&request)
             .map_or(self.config.limits.max_body, |max| {
                 max.min(self.config.limits.max_body)
             });

@@ -1,4 +1,4 @@
-//! Randomised input for the pure parsers: thousands of seeded mutations per
+//! Randomised input for the pure parsers and the number readers: thousands of seeded mutations per
 //! target on every `cargo test` (see `common/fuzz.rs`; `cargo run --release
 //! --example fuzz` runs millions).
 

@@ -70,7 +70,7 @@ fn a_panicking_helper_closes_its_websocket_with_1011_and_nothing_else() {
     let (addr, handle) = start();
     // A keep-alive connection beside them, to show it is not touched.
     let mut bystander = BufReader::new(TcpStream::connect(addr).unwrap());
-    let mut ask = |bystander: &mut BufReader<TcpStream>| {
+    let ask = |bystander: &mut BufReader<TcpStream>| {
         let request = b"GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n";
         bystander.get_mut().write_all(request).unwrap();
         read_response_to(bystander, false).unwrap().status

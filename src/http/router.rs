@@ -41,7 +41,7 @@ pub trait Handler: Send + Sync + 'static {
     /// the limit. `None` (the default) leaves the server's own limit,
     /// [`Limits::max_body`](super::Limits::max_body), which applies in any
     /// case.
-    fn max_body(&self, _request: &Request) -> Option<usize> {
+    fn max_body_for(&self, _request: &Request) -> Option<usize> {
         None
     }
 }
@@ -165,7 +165,7 @@ impl Router {
     }
 
     /// Refuses bodies over `bytes` on the route added last, before reading
-    /// them (see [`Handler::max_body`]): `413` and close, even to a client
+    /// them (see [`Handler::max_body_for`]): `413` and close, even to a client
     /// that sent `Expect: 100-continue` and waits to be invited.
     pub fn max_body(mut self, bytes: usize) -> Router {
         if let Some(route) = self.routes.last_mut() {
@@ -275,7 +275,7 @@ impl Router {
 }
 
 impl Handler for Router {
-    fn max_body(&self, request: &Request) -> Option<usize> {
+    fn max_body_for(&self, request: &Request) -> Option<usize> {
         let method = request.method();
         self.routes
             .iter()
@@ -329,10 +329,10 @@ mod tests {
             .post("/small", |_| Response::text("ok"))
             .max_body(10);
         let post = |path: &str| request(&format!("POST {path} HTTP/1.1\r\nHost: a\r\n\r\n"));
-        assert_eq!(router.max_body(&post("/small")), Some(10));
-        assert_eq!(router.max_body(&post("/channels/x/publish")), None);
-        assert_eq!(router.max_body(&get("/small")), None, "another method");
-        assert_eq!(router.max_body(&post("/nowhere")), None);
+        assert_eq!(router.max_body_for(&post("/small")), Some(10));
+        assert_eq!(router.max_body_for(&post("/channels/x/publish")), None);
+        assert_eq!(router.max_body_for(&get("/small")), None, "another method");
+        assert_eq!(router.max_body_for(&post("/nowhere")), None);
     }
 
     #[test]

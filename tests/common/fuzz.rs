@@ -1,4 +1,6 @@
-//! A seeded, std-only mutation fuzzer for the pure parsers, shared by
+//! A seeded, std-only mutation fuzzer for the pure parsers and for every value
+//! the server turns into a number (cursors, `timeout`, `Last-Event-ID`,
+//! `Content-Length`, chunk sizes, close codes), shared by
 //! `tests/fuzz.rs` (thousands of cases per `cargo test`) and `examples/fuzz.rs`
 //! (millions on demand).
 //!
@@ -14,6 +16,7 @@ use realtime_web::codec::base64;
 use realtime_web::http::chunked::Decoder;
 use realtime_web::http::request::{self, Limits, Parsed};
 use realtime_web::transport::websocket::frame::{self, Role};
+use realtime_web::transport::websocket::session;
 
 /// xorshift64*: small, fast, and the same sequence for the same seed.
 pub struct Rng(u64);
@@ -260,13 +263,168 @@ pub fn base64_case(rng: &mut Rng) {
     }
 }
 
+/// Numbers as clients write them, the edges of `u64` first: every value that
+/// the server turns into a number starts from one of these, mutated.
+const NUMBERS: &[&[u8]] = &[
+    b"0",
+    b"1",
+    b"18446744073709551615",
+    b"18446744073709551614",
+    b"18446744073709551616",
+    b"99999999999999999999999999",
+    b"00000000000000000000000000000000000001",
+    b"ffffffffffffffff",
+    b"-1",
+    b"+1",
+    b"1e3",
+    b"0x10",
+    b" 7",
+    b"",
+];
+
+/// A number-like value: one of [`NUMBERS`], mutated half of the time.
+fn number(rng: &mut Rng) -> Vec<u8> {
+    let seed = NUMBERS[rng.below(NUMBERS.len())];
+    if rng.below(2) == 0 {
+        seed.to_vec()
+    } else {
+        mutate(rng, seed)
+    }
+}
+
+/// What a strict decimal reader must make of `text`: the value when it is
+/// 1 to 20 ASCII digits that fit in a `u64`, else nothing.
+fn strict_decimal(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// One number, in every place the server reads one: a cursor (`since`), a
+/// long-poll `timeout`, `Last-Event-ID`, `Content-Length`, a chunk size, and a
+/// close code. None may panic (the tests run with overflow checks), and each
+/// must read exactly the values the contract allows.
+pub fn number_case(rng: &mut Rng) {
+    let value = number(rng);
+    let text = String::from_utf8_lossy(&value).into_owned();
+    let expected = strict_decimal(&value);
+    let limits = Limits::default();
+
+    // Content-Length (RFC 9112 §6.3): a length only from 1*DIGIT, within the
+    // body limit.
+    let head = [
+        &b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: "[..],
+        &value,
+        b"\r\n\r\n",
+    ]
+    .concat();
+    if let Ok(Parsed::Complete { value: request, .. }) = request::parse(&head, &limits) {
+        if let realtime_web::http::request::BodyKind::Length(length) = request.body_kind() {
+            let trimmed: Vec<u8> = value
+                .iter()
+                .copied()
+                .filter(|b| !matches!(b, b' ' | b'\t'))
+                .collect();
+            assert_eq!(Some(length), strict_decimal(&trimmed), "{value:?}");
+            assert!(length <= limits.max_body as u64);
+        }
+    }
+
+    // A chunk size (RFC 9112 §7.1): at most 16 hex digits, never a panic.
+    let mut decoder = Decoder::new(1 << 20, 1024);
+    let line = [&value[..], b"\r\n"].concat();
+    if decoder.decode(&line, &mut Vec::new()).is_ok() {
+        let digits = value.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        assert!((1..=16).contains(&digits), "{value:?}");
+    }
+
+    // A close code (RFC 6455 §5.5.1, §7.4): the first two bytes of the value.
+    if value.len() >= 2 {
+        let code = u16::from_be_bytes([value[0], value[1]]);
+        match session::parse_close(&value) {
+            Ok(Some(frame)) => assert!(session::valid_close_code(frame.code) && frame.code == code),
+            Ok(None) => unreachable!("a payload of two bytes or more has a code"),
+            Err((reply, _)) => assert!(reply == 1002 || reply == 1007),
+        }
+    }
+
+    transport_numbers(&value, &text, expected);
+}
+
+/// The cursor, timeout and Last-Event-ID through the transports themselves,
+/// on a closed channel (so nothing waits) that holds ids 3 to 6.
+#[cfg(all(feature = "long-polling", feature = "sse"))]
+fn transport_numbers(value: &[u8], text: &str, expected: Option<u64>) {
+    use realtime_web::http::Body;
+    use realtime_web::hub::{Hub, HubConfig};
+    use realtime_web::transport::{self, long_poll, sse, StreamConfig};
+
+    // Only values that can stand in a query or a header as they are.
+    if !value.iter().all(|b| b.is_ascii_graphic()) {
+        return;
+    }
+    let hub = std::sync::Arc::new(Hub::new(HubConfig {
+        window: 4,
+        ..HubConfig::default()
+    }));
+    let channel = hub.channel("c").unwrap();
+    for i in 1..=6 {
+        channel.publish("message", &i.to_string()).unwrap();
+    }
+    channel.close();
+    let get = |target: String, header: &str| {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\n{header}\r\n");
+        match request::parse(raw.as_bytes(), &Limits::default()) {
+            Ok(Parsed::Complete { value, .. }) => Some(value),
+            _ => None,
+        }
+    };
+
+    if let Some(mut request) = get(format!("/channels/c/poll?since={text}&timeout={text}"), "") {
+        request.set_param("ch", "c");
+        let since = transport::cursor(&request, "since");
+        if request.query("since").as_deref() == Some(text) {
+            assert_eq!(since.as_ref().ok().copied().flatten(), expected, "{text:?}");
+        }
+        if let Ok(batch) = long_poll::wait(&hub, &request) {
+            let cursor = expected.expect("a batch only for a valid cursor");
+            // The gap rule, whatever the cursor: ids after it in order, or the
+            // whole window with the gap flag.
+            let ids: Vec<u64> = batch.messages.iter().map(|m| m.id).collect();
+            if batch.gap {
+                assert_eq!(ids, [3, 4, 5, 6], "{text:?}");
+            } else {
+                assert!(ids.iter().all(|&id| id > cursor), "{text:?}");
+            }
+        }
+    }
+    if let Some(mut request) = get(
+        "/channels/c/sse".into(),
+        &format!("Last-Event-ID: {text}\r\n"),
+    ) {
+        request.set_param("ch", "c");
+        let mut response =
+            sse::handler(std::sync::Arc::clone(&hub), StreamConfig::default())(request);
+        if let Body::Stream(write) = response.take_body() {
+            let mut out = Vec::new();
+            write(&mut out).expect("a closed channel ends the stream cleanly");
+            assert!(out.starts_with(b"retry: "));
+        }
+    }
+}
+
+#[cfg(not(all(feature = "long-polling", feature = "sse")))]
+fn transport_numbers(_: &[u8], _: &str, _: Option<u64>) {}
+
 /// One fuzz target: a name and a function that runs one case.
 pub type Target = (&'static str, fn(&mut Rng));
 
 /// The targets, by name.
-pub const TARGETS: [Target; 4] = [
+pub const TARGETS: [Target; 5] = [
     ("http request head", request_case),
     ("chunked body", chunked_case),
     ("websocket frame", frame_case),
     ("base64", base64_case),
+    ("numbers", number_case),
 ];

@@ -69,6 +69,35 @@ pub fn valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
+/// Reads a close frame's payload (RFC 6455 §5.5.1): empty, or a status code of
+/// two bytes that a peer may send (§7.4) and a UTF-8 reason. A pure function
+/// over the peer's bytes, so every payload can be checked without a socket.
+///
+/// # Errors
+///
+/// The close code to fail the connection with, and its reason: 1002 for a
+/// payload of one byte or a code a peer may not send, 1007 for a reason that is
+/// not UTF-8.
+pub fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, (u16, &'static str)> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err((code::PROTOCOL, "close payload of one byte")),
+        [high, low, reason @ ..] => {
+            let code = u16::from_be_bytes([*high, *low]);
+            if !valid_close_code(code) {
+                return Err((code::PROTOCOL, "invalid close code"));
+            }
+            let Ok(reason) = std::str::from_utf8(reason) else {
+                return Err((code::INVALID_DATA, "close reason is not UTF-8"));
+            };
+            Ok(Some(CloseFrame {
+                code,
+                reason: reason.to_owned(),
+            }))
+        }
+    }
+}
+
 /// Limits and timeouts of a WebSocket connection. Every field has a safe
 /// default.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -739,22 +768,9 @@ impl WebSocket {
     /// The peer's close frame (§5.5.1): check it, echo it if we had not closed,
     /// and close TCP.
     fn on_close(&mut self, payload: &[u8]) -> Result<Message, Error> {
-        let frame = match payload {
-            [] => None,
-            [_] => return Err(self.fail(code::PROTOCOL, "close payload of one byte")),
-            [high, low, reason @ ..] => {
-                let code = u16::from_be_bytes([*high, *low]);
-                if !valid_close_code(code) {
-                    return Err(self.fail(code::PROTOCOL, "invalid close code"));
-                }
-                let Ok(reason) = std::str::from_utf8(reason) else {
-                    return Err(self.fail(code::INVALID_DATA, "close reason is not UTF-8"));
-                };
-                Some(CloseFrame {
-                    code,
-                    reason: reason.to_owned(),
-                })
-            }
+        let frame = match parse_close(payload) {
+            Ok(frame) => frame,
+            Err((code, reason)) => return Err(self.fail(code, reason)),
         };
         // Echo the status code (§5.5.1), without the reason.
         let echo = frame
