@@ -161,9 +161,10 @@ fn message_size_limit() {
     let server = TestServer::start();
     let url = server.url("/channels/size/publish");
     assert_eq!(post(&url, &vec![b'a'; 65_536]), (200, r#"{"id":1}"#.into()));
+    // Refused by the route's body limit before the body is read.
     let (status, body) = post(&url, &vec![b'a'; 65_537]);
     assert_eq!(status, 413);
-    assert_eq!(body, r#"{"error":"message too large"}"#);
+    assert_eq!(body, r#"{"error":"request body too large"}"#);
     assert_eq!(
         post(&url, b""),
         (200, r#"{"id":2}"#.into()),

@@ -10,6 +10,17 @@
 //! method, `HEAD` with the `GET` route (the server drops the body), and
 //! `OPTIONS`, with the CORS preflight fields when a [`Cors`] policy is set.
 //!
+//! # Where handlers run
+//!
+//! A handler runs on the thread of the connection that sent the request, one
+//! request at a time per connection, and may block (a long-poll waits in
+//! there). That thread's stack is [`Config::stack_size`] (512 KiB by default):
+//! a handler must keep large buffers on the heap, because a stack overflow
+//! aborts the whole process and cannot be caught. A panic, by contrast, is
+//! caught: the connection gets `500` and closes, and nothing else is touched.
+//!
+//! [`Config::stack_size`]: crate::server::Config::stack_size
+//!
 //! # Examples
 //!
 //! ```
