@@ -78,7 +78,9 @@
 
 use crate::http::chunked::Encoder;
 use crate::http::request::{self, Parsed};
-use crate::http::response::{status_has_body, Framing, Helpers, Upgraded};
+use crate::http::response::{
+    status_has_body, BodyWriter, Framing, Helpers, StreamConnection, Upgraded,
+};
 use crate::http::stats::{Meter, OpenGuard};
 use crate::http::{is_timeout, Body, BodyKind, Error, Handler, Limits, Request, Response, Version};
 use std::collections::HashMap;
@@ -923,10 +925,20 @@ impl Connection<'_> {
             inner: &**self.stream,
             meter: self.meter.clone(),
         };
+        let connection = StreamConnection {
+            socket: Arc::clone(self.stream),
+            chunked: version == Version::Http11,
+            meter: self.meter.clone(),
+            helpers: self.helpers.clone(),
+            write_timeout: self.config.write_timeout,
+        };
         match version {
             Version::Http11 => {
                 let mut encoder = Encoder::new(stream);
-                match panic::catch_unwind(AssertUnwindSafe(|| write_body(&mut encoder))) {
+                let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                    write_body(&mut BodyWriter::on_connection(&mut encoder, connection))
+                }));
+                match result {
                     Ok(Ok(())) => encoder.finish().map(drop),
                     Ok(Err(e)) => Err(e),
                     Err(_) => Err(io::Error::other("stream handler panicked")),
@@ -934,7 +946,10 @@ impl Connection<'_> {
             }
             Version::Http10 => {
                 let mut writer = stream;
-                match panic::catch_unwind(AssertUnwindSafe(|| write_body(&mut writer))) {
+                let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                    write_body(&mut BodyWriter::on_connection(&mut writer, connection))
+                }));
+                match result {
                     Ok(result) => result,
                     Err(_) => Err(io::Error::other("stream handler panicked")),
                 }

@@ -299,7 +299,7 @@ fn a_client_that_vanishes_costs_nothing() {
 }
 
 #[test]
-fn thread_limit_counts_pumps_and_refuses_politely() {
+fn thread_limit_counts_broadcasters_and_refuses_politely() {
     let server = TestServer::with(
         Config {
             max_threads: 3,
@@ -307,7 +307,8 @@ fn thread_limit_counts_pumps_and_refuses_politely() {
         },
         Options::default(),
     );
-    // A subscription takes two threads: its connection and its pump.
+    // The first subscription takes two threads: its connection and the
+    // channel's broadcaster.
     let mut first = connect(&ws_url(&server, "/channels/busy/ws")).unwrap();
     let channel = server.hub.channel("busy").unwrap();
     let deadline = Instant::now() + LIVENESS;
@@ -315,8 +316,9 @@ fn thread_limit_counts_pumps_and_refuses_politely() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(2));
     }
-    // The second gets its connection thread (the third) but no pump: 1011.
-    let mut second = connect(&ws_url(&server, "/channels/busy/ws")).unwrap();
+    // A subscription to another channel gets its connection thread (the
+    // third) but no broadcaster: 1011.
+    let mut second = connect(&ws_url(&server, "/channels/other/ws")).unwrap();
     match second.read() {
         Ok(Message::Close(Some(frame))) => {
             assert_eq!(

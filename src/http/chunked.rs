@@ -253,15 +253,22 @@ impl<W: Write> Write for Encoder<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         if !self.pending.is_empty() {
-            // chunk = chunk-size CRLF chunk-data CRLF, all in one write.
-            let mut chunk = format!("{:x}\r\n", self.pending.len()).into_bytes();
-            chunk.reserve(self.pending.len() + 2);
-            chunk.append(&mut self.pending);
-            chunk.extend_from_slice(b"\r\n");
+            let chunk = chunk(std::mem::take(&mut self.pending));
             self.inner.write_all(&chunk)?;
         }
         self.inner.flush()
     }
+}
+
+/// `data` as one chunk: `chunk = chunk-size CRLF chunk-data CRLF` (RFC 9112
+/// §7.1), ready for one write. `data` must not be empty: an empty chunk is the
+/// last chunk, which ends the body.
+pub fn chunk(data: Vec<u8>) -> Vec<u8> {
+    let mut chunk = format!("{:x}\r\n", data.len()).into_bytes();
+    chunk.reserve(data.len() + 2);
+    chunk.extend_from_slice(&data);
+    chunk.extend_from_slice(b"\r\n");
+    chunk
 }
 
 #[cfg(test)]

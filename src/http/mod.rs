@@ -183,6 +183,32 @@ pub fn is_timeout(e: &std::io::Error) -> bool {
     )
 }
 
+/// Writes all of `bytes` to `out`, retrying a write that timed out until
+/// `deadline`: for a socket whose own write timeout is shorter than the
+/// caller's patience (a subscription's socket, whose timeout bounds the
+/// broadcaster's writes to a few milliseconds).
+///
+/// # Errors
+///
+/// The first error that is not a timeout, a timeout past `deadline`, or
+/// `WriteZero`.
+pub fn write_all_before(
+    out: &mut impl std::io::Write,
+    mut bytes: &[u8],
+    deadline: std::time::Instant,
+) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        match out.write(bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) && std::time::Instant::now() < deadline => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Whether `list` (a comma-separated header value, RFC 9110 §5.6.1) holds
 /// `token`, compared case-insensitively. Empty elements are ignored.
 pub fn list_has_token(list: &str, token: &str) -> bool {

@@ -23,14 +23,87 @@ use std::io::{self, Write};
 use std::net::TcpStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::request::Version;
 use super::stats::Meter;
 
 /// A closure that writes a streamed body. The writer it gets sends each
 /// `flush` to the client at once; the closure returns when the stream ends.
-pub type StreamFn = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
+pub type StreamFn = Box<dyn FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + Send>;
+
+/// What a streamed body writes to: a [`Write`] whose every `flush` sends what
+/// was written since to the client (as one chunk, in HTTP/1.1), and, when the
+/// body is written straight to a socket, that [`StreamConnection`], so that a
+/// subscription can hand its writing to a channel's broadcaster
+/// ([`crate::hub::broadcast`]).
+pub struct BodyWriter<'a> {
+    out: &'a mut dyn Write,
+    connection: Option<StreamConnection>,
+}
+
+/// The connection under a streamed body.
+#[derive(Clone, Debug)]
+pub struct StreamConnection {
+    /// The socket, after the response head.
+    pub socket: Arc<TcpStream>,
+    /// Whether the body is in the chunked coding (HTTP/1.1); otherwise it ends
+    /// with the connection (HTTP/1.0).
+    pub chunked: bool,
+    /// The route's counters, if it has a label: bytes written past the
+    /// [`BodyWriter`] count here.
+    pub meter: Option<Meter>,
+    /// Starts helper threads for the connection, within the server's limit.
+    pub helpers: Helpers,
+    /// The server's bound on one blocked write to this connection.
+    pub write_timeout: Duration,
+}
+
+impl<'a> BodyWriter<'a> {
+    /// A body writer over `out` alone: no connection to hand on (a body
+    /// written into memory, as tests do).
+    pub fn new(out: &'a mut dyn Write) -> BodyWriter<'a> {
+        BodyWriter {
+            out,
+            connection: None,
+        }
+    }
+
+    /// A body writer over `out`, which writes to `connection`'s socket.
+    pub fn on_connection(out: &'a mut dyn Write, connection: StreamConnection) -> BodyWriter<'a> {
+        BodyWriter {
+            out,
+            connection: Some(connection),
+        }
+    }
+
+    /// The connection under the body, if it is written to one.
+    pub fn connection(&self) -> Option<&StreamConnection> {
+        self.connection.as_ref()
+    }
+}
+
+impl Write for BodyWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl fmt::Debug for BodyWriter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyWriter")
+            .field("connection", &self.connection)
+            .finish()
+    }
+}
 
 /// A closure that takes over the connection after `101 Switching Protocols`.
 pub type UpgradeFn = Box<dyn FnOnce(Upgraded) + Send>;
@@ -76,6 +149,12 @@ impl Helpers {
     /// creation; the job is then not run.
     pub fn spawn(&self, job: impl FnOnce() + Send + 'static) -> io::Result<()> {
         (self.0)(Box::new(job))
+    }
+
+    /// The spawning function itself, as a channel subscription takes it
+    /// ([`crate::hub::broadcast::Spawn`]).
+    pub fn spawner(&self) -> Arc<HelperFn> {
+        Arc::clone(&self.0)
     }
 
     /// These helpers, with `hook` run on the helper's thread when a job
@@ -189,7 +268,7 @@ impl Response {
     /// `200` with a body that `write` streams; see [`Body::Stream`].
     pub fn stream(
         content_type: &str,
-        write: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
+        write: impl FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + Send + 'static,
     ) -> Response {
         let mut response = Response::new(200).header("Content-Type", content_type);
         response.body = Body::Stream(Box::new(write));

@@ -53,10 +53,12 @@
 //! When the server shuts down it closes the document (`</body></html>`) and the
 //! chunked body.
 
-use super::{gap_json, message_json, pump, subscription, Item, StreamConfig};
+use super::{as_is, gap_json, message_json, stream, subscription, Item, StreamConfig};
 use crate::codec::json::Html;
 use crate::http::{Request, Response};
+use crate::hub::broadcast::Format;
 use crate::hub::Hub;
+use std::io::Write;
 use std::sync::Arc;
 
 /// The opening document, before its padding.
@@ -65,6 +67,13 @@ const OPENING: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title
 /// How far the opening is padded: past the 1 KiB some browsers buffered before
 /// they rendered (and so ran) anything.
 pub const PADDING_BYTES: usize = 1024;
+
+/// The frame's wire format, for the channel's broadcaster.
+pub const FORMAT: Format = Format {
+    name: "iframe",
+    item: write_script,
+    frame: as_is,
+};
 
 /// The handler for `GET /channels/{ch}/iframe[?since=N]`.
 pub fn handler(
@@ -82,15 +91,7 @@ fn open(hub: &Hub, request: &Request, config: StreamConfig) -> Result<Response, 
         opening.push_str(&" ".repeat(PADDING_BYTES));
         opening.push_str("-->\n");
         out.write_all(opening.as_bytes())?;
-        out.flush()?;
-        pump(&channel, start, config.heartbeat, out, |out, item| {
-            let script = match item {
-                Item::Gap { oldest } => post(&gap_json(oldest)),
-                Item::Message(message) => post(&message_json(message, Html::Safe)),
-                Item::Heartbeat => "<!-- ping -->\n".to_owned(),
-            };
-            out.write_all(script.as_bytes())
-        })?;
+        stream(out, &channel, start, FORMAT, config.heartbeat)?;
         // Only after a clean end (shutdown): finish the document.
         out.write_all(b"</body></html>\n")
     });
@@ -98,6 +99,17 @@ fn open(hub: &Hub, request: &Request, config: StreamConfig) -> Result<Response, 
         .header("Cache-Control", "no-cache")
         .header("X-Accel-Buffering", "no")
         .header("X-Content-Type-Options", "nosniff"))
+}
+
+/// One script (a message or a gap, posted to the page), or an HTML comment
+/// (heartbeat).
+fn write_script(out: &mut Vec<u8>, item: Item<'_>) {
+    let script = match item {
+        Item::Gap { oldest } => post(&gap_json(oldest)),
+        Item::Message(message) => post(&message_json(message, Html::Safe)),
+        Item::Heartbeat => "<!-- ping -->\n".to_owned(),
+    };
+    out.extend_from_slice(script.as_bytes());
 }
 
 /// One message's script. `json` must be HTML-safe (no `<`, `>`, `&`).

@@ -45,10 +45,13 @@ pub mod websocket;
 pub mod tcp;
 
 use crate::codec::json::{self, Html};
-use crate::http::{Request, Response};
+use crate::http::response::{BodyWriter, StreamConnection};
+use crate::http::{chunked, is_timeout, write_all_before, Request, Response};
+use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
 use crate::hub::{self, Batch, Channel, Hub, Message};
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -84,64 +87,186 @@ impl Default for StreamConfig {
 /// second.
 pub const PUMP_WAKE: Duration = Duration::from_secs(1);
 
-/// What a streaming transport writes, one piece at a time.
-#[derive(Clone, Copy, Debug)]
-pub enum Item<'a> {
-    /// Messages after the cursor were evicted; the replay starts at `oldest`.
-    Gap {
-        /// The oldest id still retained.
-        oldest: u64,
-    },
-    /// One message.
-    Message(&'a Message),
-    /// Nothing happened for a heartbeat interval.
-    Heartbeat,
-}
+pub use crate::hub::broadcast::Item;
 
-/// The loop of every streaming transport: wait on the channel for the batch
-/// after `cursor`, write it with `write` (a gap first, then each message, or a
-/// heartbeat when the wait ran out empty), flush it as one piece, move the
-/// cursor, repeat — until the channel closes (server shutdown: returns `Ok`, and
-/// the server ends the body cleanly) or a write fails (the client left, or did
-/// not read within the write timeout: returns the error, and the connection is
-/// dropped).
+/// Serves a streaming subscription (SSE, XHR streaming, the forever frame) to
+/// the end of the connection, after the transport wrote its opening to `out`:
+/// flushes that, writes what the ring holds after `cursor` in `format`, and
+/// joins the channel's broadcast, whose broadcaster writes each new message
+/// to this socket (with `heartbeat` after silence) while this thread only
+/// reads it, to see at once when the client leaves (see
+/// [`crate::hub::broadcast`]).
 ///
-/// Nothing is queued per client: a client that reads slowly only falls behind
-/// in the channel's ring, and is told of a gap if it falls out of it.
+/// Returns `Ok` when the channel closed (server shutdown: every message was
+/// written, and the server ends the body cleanly), an error when the client
+/// left or a write failed (the connection is then dropped). Nothing is queued
+/// per client: one that reads slowly falls behind in the channel's ring, and
+/// is told of a gap if it falls out of it.
+///
+/// A body written into memory rather than to a socket (no
+/// [`StreamConnection`]) is served by [`pump`] instead.
 ///
 /// # Errors
 ///
-/// The first error of `write` or of `out`.
+/// `ConnectionAborted` when the subscription ended without the channel
+/// closing; the error of the first write otherwise.
+pub fn stream(
+    out: &mut BodyWriter<'_>,
+    channel: &Arc<Channel>,
+    cursor: u64,
+    format: Format,
+    heartbeat: Duration,
+) -> io::Result<()> {
+    out.flush()?; // the head and the opening leave now
+    let Some(connection) = out.connection().cloned() else {
+        return pump(channel, cursor, heartbeat, out, format);
+    };
+    let format = match connection.chunked {
+        true => Format {
+            frame: chunked::chunk,
+            ..format
+        },
+        false => format,
+    };
+    let socket = Arc::clone(&connection.socket);
+    let patience = connection.write_timeout;
+    let spawn = connection.helpers.spawner();
+    let sink = Arc::new(HttpSink { connection });
+    // From here the broadcaster writes: its writes must give up quickly.
+    socket.set_write_timeout(Some(WRITE_NOW_TIMEOUT))?;
+    let ended = match channel.subscribe(cursor, format, sink.clone(), Some(heartbeat), spawn) {
+        Ok(subscription) => {
+            read_until_the_end(&socket);
+            let ended = subscription.ended();
+            let cursor = subscription.cursor();
+            drop(subscription); // no broadcaster writes after this
+            if ended == Some(End::Closed) || channel.is_closed() {
+                // Shutdown may interrupt the read before the broadcaster's
+                // last pass: write what the ring holds after our cursor.
+                let batch = channel.read_after(cursor);
+                sink.write_all(&format.encode(&batch, cursor, cursor))?;
+                None
+            } else {
+                Some(End::Failed)
+            }
+        }
+        Err(why) => Some(why),
+    };
+    socket.set_write_timeout(Some(patience))?;
+    match ended {
+        None | Some(End::Closed) => Ok(()),
+        Some(End::Failed | End::Busy) => Err(io::ErrorKind::ConnectionAborted.into()),
+    }
+}
+
+/// Reads (and drops) whatever the client sends until it closes, the socket
+/// fails, or a [`Sink::end`] shuts the reading side.
+fn read_until_the_end(socket: &TcpStream) {
+    let _ = socket.set_read_timeout(None);
+    let mut sink = [0u8; 512];
+    loop {
+        match (&*socket).read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A streaming response's socket, as the broadcaster writes to it: raw bytes
+/// (already framed as chunks), counted under the route's label.
+struct HttpSink {
+    connection: StreamConnection,
+}
+
+impl HttpSink {
+    fn count(&self, written: usize) {
+        if let Some(meter) = &self.connection.meter {
+            meter.written(written);
+        }
+    }
+}
+
+impl Sink for HttpSink {
+    fn write_now(&self, bytes: &[u8]) -> io::Result<usize> {
+        match (&*self.connection.socket).write(bytes) {
+            Ok(written) => {
+                self.count(written);
+                Ok(written)
+            }
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        let deadline = Instant::now() + self.connection.write_timeout;
+        write_all_before(&mut &*self.connection.socket, bytes, deadline)?;
+        self.count(bytes.len());
+        Ok(())
+    }
+
+    fn end(&self, why: End) {
+        // Either way the subscription's thread, blocked reading, wakes up; a
+        // failed connection is dropped both ways.
+        let how = match why {
+            End::Closed => Shutdown::Read,
+            End::Failed | End::Busy => Shutdown::Both,
+        };
+        let _ = self.connection.socket.shutdown(how);
+    }
+}
+
+/// The classic loop of a streaming transport, for a body that has no socket
+/// of its own ([`stream`] serves those that do): wait on the channel for the
+/// batch after `cursor`, write it in `format` (or a heartbeat when the wait ran
+/// out empty), flush it as one piece, move the cursor, repeat — until the
+/// channel closes (returns `Ok`) or a write fails (returns the error).
+///
+/// # Errors
+///
+/// The first error of `out`.
 pub fn pump(
     channel: &Channel,
     mut cursor: u64,
     heartbeat: Duration,
     out: &mut dyn Write,
-    mut write: impl FnMut(&mut dyn Write, Item<'_>) -> io::Result<()>,
+    format: Format,
 ) -> io::Result<()> {
     loop {
         let batch = channel.wait_after(cursor, Instant::now() + heartbeat);
-        if batch.gap {
-            write(
-                out,
-                Item::Gap {
-                    oldest: batch.oldest,
-                },
-            )?;
+        let mut bytes = format.encode(&batch, cursor, cursor);
+        if bytes.is_empty() && !batch.closed {
+            bytes = format.heartbeat();
         }
-        for message in &batch.messages {
-            write(out, Item::Message(message))?;
-        }
+        out.write_all(&bytes)?;
+        out.flush()?;
         if batch.closed {
-            out.flush()?;
             return Ok(());
         }
-        if batch.messages.is_empty() && !batch.gap {
-            write(out, Item::Heartbeat)?;
-        }
-        out.flush()?;
         cursor = batch.next;
     }
+}
+
+/// One JSON line (XHR streaming's and the TCP line protocol's format): the gap
+/// object, a message's JSON, or an empty line as the heartbeat.
+pub fn write_json_line(out: &mut Vec<u8>, item: Item<'_>) {
+    match item {
+        Item::Gap { oldest } => out.extend_from_slice(gap_json(oldest).as_bytes()),
+        Item::Message(message) => {
+            let mut json = String::with_capacity(message.data.len() + 48);
+            write_message(&mut json, message, Html::Plain);
+            out.extend_from_slice(json.as_bytes());
+        }
+        Item::Heartbeat => {}
+    }
+    out.push(b'\n');
+}
+
+/// The identity framing of [`Format::frame`]: bytes go out as they are.
+pub fn as_is(bytes: Vec<u8>) -> Vec<u8> {
+    bytes
 }
 
 /// The gap announcement of the streaming transports: `{"gap":true,"oldest":N}`.

@@ -60,11 +60,19 @@
 //! `X-Accel-Buffering: no` asks nginx-style proxies not to buffer the response,
 //! which would otherwise hold events back.
 
-use super::{channel, pump, Item, StreamConfig};
+use super::{as_is, channel, stream, Item, StreamConfig};
 use crate::http::{Request, Response};
-use crate::hub::{Channel, Hub, Message, DEFAULT_EVENT};
+use crate::hub::broadcast::Format;
+use crate::hub::{Hub, Message, DEFAULT_EVENT};
 use std::io::{self, Write};
 use std::sync::Arc;
+
+/// The event stream's wire format, for the channel's broadcaster.
+pub const FORMAT: Format = Format {
+    name: "sse",
+    item: write_item,
+    frame: as_is,
+};
 
 /// The handler for `GET /channels/{ch}/sse`.
 pub fn handler(
@@ -78,7 +86,8 @@ pub fn handler(
         };
         let cursor = resume_cursor(&request).unwrap_or_else(|| channel.last_id());
         Response::stream("text/event-stream", move |out| {
-            serve(&channel, cursor, config, out)
+            write!(out, "retry: {}\n\n", config.retry.as_millis())?;
+            stream(out, &channel, cursor, FORMAT, config.heartbeat)
         })
         .header("Cache-Control", "no-cache")
         .header("X-Accel-Buffering", "no")
@@ -99,25 +108,18 @@ fn resume_cursor(request: &Request) -> Option<u64> {
     id.parse().ok()
 }
 
-fn serve(
-    channel: &Channel,
-    cursor: u64,
-    config: StreamConfig,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    write!(out, "retry: {}\n\n", config.retry.as_millis())?;
-    out.flush()?;
-    pump(
-        channel,
-        cursor,
-        config.heartbeat,
-        out,
-        |out, item| match item {
-            Item::Gap { oldest } => write!(out, "event: gap\ndata: {{\"oldest\":{oldest}}}\n\n"),
-            Item::Message(message) => write_event(out, message),
-            Item::Heartbeat => out.write_all(b": ping\n\n"),
-        },
-    )
+/// One item of the stream: a gap as an event named `gap` with data
+/// `{"oldest":N}`, a message as its event, a heartbeat as a comment line.
+fn write_item(out: &mut Vec<u8>, item: Item<'_>) {
+    match item {
+        Item::Gap { oldest } => {
+            let _ = write!(out, "event: gap\ndata: {{\"oldest\":{oldest}}}\n\n");
+        }
+        Item::Message(message) => {
+            let _ = write_event(out, message);
+        }
+        Item::Heartbeat => out.extend_from_slice(b": ping\n\n"),
+    }
 }
 
 /// Writes one message as an event (WHATWG HTML §9.2.5): `id:`, `event:` unless

@@ -38,14 +38,22 @@
 //! nginx-style proxies not to, and `X-Content-Type-Options: nosniff` keeps the
 //! browser from buffering the start of the body to sniff its type.
 
-use super::{gap_json, message_json, pump, subscription, Item, StreamConfig};
-use crate::codec::json::Html;
+use super::{as_is, stream, subscription, write_json_line, StreamConfig};
 use crate::http::{Request, Response};
+use crate::hub::broadcast::Format;
 use crate::hub::Hub;
+use std::io::Write;
 use std::sync::Arc;
 
 /// The size of the optional prelude of padding, in bytes (before its newline).
 pub const PRELUDE_BYTES: usize = 2048;
+
+/// The stream's wire format, for the channel's broadcaster.
+pub const FORMAT: Format = Format {
+    name: "ndjson",
+    item: write_json_line,
+    frame: as_is,
+};
 
 /// The handler for `GET /channels/{ch}/stream[?since=N][&prelude=1]`.
 pub fn handler(
@@ -64,16 +72,7 @@ fn open(hub: &Hub, request: &Request, config: StreamConfig) -> Result<Response, 
             padding.push(b'\n');
             out.write_all(&padding)?;
         }
-        out.flush()?; // the headers (and prelude) leave now, not with the first message
-        pump(&channel, start, config.heartbeat, out, |out, item| {
-            let mut line = match item {
-                Item::Gap { oldest } => gap_json(oldest),
-                Item::Message(message) => message_json(message, Html::Plain),
-                Item::Heartbeat => String::new(),
-            };
-            line.push('\n');
-            out.write_all(line.as_bytes())
-        })
+        stream(out, &channel, start, FORMAT, config.heartbeat)
     });
     Ok(response
         .header("Cache-Control", "no-cache")

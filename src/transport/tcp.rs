@@ -40,14 +40,14 @@
 //! ends the reader too. When the reader ends first, the pump sees it within
 //! [`PUMP_WAKE`].
 
-use super::{gap_json, message_json, StreamConfig, PUMP_WAKE};
-use crate::codec::json::Html;
+use super::{as_is, write_json_line, StreamConfig};
 use crate::http::response::Upgraded;
+use crate::http::{is_timeout, write_all_before};
+use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
 use crate::hub::{self, Channel, Hub, DEFAULT_EVENT};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The Flash player's request (its bytes, NUL included).
@@ -57,8 +57,12 @@ pub const POLICY_REQUEST: &[u8] = b"<policy-file-request/>\0";
 pub const MAX_LINE: usize = 64 * 1024 + 64;
 
 /// How long the reader waits for a line before looking again; reading without
-/// a deadline is fine here, since the pump's heartbeat finds a dead peer.
+/// a deadline is fine here, since the broadcaster's heartbeat finds a dead
+/// peer.
 const READ_TICK: Duration = Duration::from_secs(30);
+
+/// How long one write may block when the server set no write timeout.
+const PATIENCE: Duration = Duration::from_secs(10);
 
 /// The cross-domain policy for `origins` (their hosts, or `*`) and `port`.
 pub fn policy(cors_origins: &[String], port: u16) -> String {
@@ -139,19 +143,26 @@ impl Lines<'_> {
     }
 }
 
-/// Lines out, whole, from either thread.
+/// Lines out, whole, from the connection's thread or the broadcaster.
 struct Writer {
     stream: Arc<TcpStream>,
     lock: Mutex<()>,
+    /// The server's write timeout: the socket's own is shortened for the
+    /// broadcaster once subscribed.
+    patience: Duration,
+}
+
+fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Writer {
     fn line(&self, text: &str) -> io::Result<()> {
-        let _one_at_a_time = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _one_at_a_time = lock(&self.lock);
         let mut bytes = Vec::with_capacity(text.len() + 1);
         bytes.extend_from_slice(text.as_bytes());
         bytes.push(b'\n');
-        (&*self.stream).write_all(&bytes)
+        write_all_before(&mut &*self.stream, &bytes, Instant::now() + self.patience)
     }
 
     /// Sends a last error line and closes.
@@ -165,6 +176,7 @@ fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Upgrad
     let stream = connection.stream;
     let _ = stream.set_read_timeout(Some(READ_TICK));
     let writer = Arc::new(Writer {
+        patience: stream.write_timeout().ok().flatten().unwrap_or(PATIENCE),
         stream: Arc::clone(&stream),
         lock: Mutex::new(()),
     });
@@ -187,17 +199,20 @@ fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Upgrad
         Line::Closed => return,
     };
 
-    let done = Arc::new(AtomicBool::new(false));
-    let pump = {
-        let (writer, channel, done) =
-            (Arc::clone(&writer), Arc::clone(&channel), Arc::clone(&done));
-        connection
-            .helpers
-            .spawn(move || pump(&writer, &channel, start, config.heartbeat, &done))
+    let sink = Arc::new(TcpSink(Arc::clone(&writer)));
+    let _ = stream.set_write_timeout(Some(WRITE_NOW_TIMEOUT));
+    let subscribed = channel.subscribe(
+        start,
+        FORMAT,
+        sink,
+        Some(config.heartbeat),
+        connection.helpers.spawner(),
+    );
+    let subscription = match subscribed {
+        Ok(subscription) => subscription,
+        Err(End::Busy) => return writer.refuse("server busy, try again later"),
+        Err(End::Closed | End::Failed) => return,
     };
-    if pump.is_err() {
-        return writer.refuse("server busy, try again later");
-    }
     loop {
         match lines.next() {
             Line::Text(line) => match line.strip_prefix("PUB ") {
@@ -222,8 +237,46 @@ fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Upgrad
             Line::Policy | Line::Closed => break,
         }
     }
-    done.store(true, Ordering::SeqCst);
+    drop(subscription);
     let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// The line protocol's format for the channel's broadcaster: one JSON line
+/// per message (the same bytes as XHR streaming's), an empty line as the
+/// heartbeat.
+pub const FORMAT: Format = Format {
+    name: "ndjson",
+    item: write_json_line,
+    frame: as_is,
+};
+
+/// A subscriber's socket as the broadcaster writes to it: under the same lock
+/// as the connection's own `ERR` lines, so lines never interleave.
+struct TcpSink(Arc<Writer>);
+
+impl Sink for TcpSink {
+    fn write_now(&self, bytes: &[u8]) -> io::Result<usize> {
+        let _one_at_a_time = lock(&self.0.lock);
+        match (&*self.0.stream).write(bytes) {
+            Ok(written) => Ok(written),
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        let _one_at_a_time = lock(&self.0.lock);
+        write_all_before(
+            &mut &*self.0.stream,
+            bytes,
+            Instant::now() + self.0.patience,
+        )
+    }
+
+    fn end(&self, _: End) {
+        // Closed or failed, the connection ends: the reader sees it too.
+        let _ = self.0.stream.shutdown(Shutdown::Both);
+    }
 }
 
 /// `SUB channel [since]`: the channel and the cursor to start after.
@@ -250,49 +303,6 @@ fn subscribe(hub: &Hub, line: &str) -> Result<(Arc<Channel>, u64), &'static str>
     })?;
     let start = since.unwrap_or_else(|| channel.last_id());
     Ok((channel, start))
-}
-
-/// Writes the channel's messages after `cursor` as lines, a heartbeat after
-/// silence, until the subscription ends, a write fails, or the hub closes.
-fn pump(
-    writer: &Writer,
-    channel: &Channel,
-    mut cursor: u64,
-    heartbeat: Duration,
-    done: &AtomicBool,
-) {
-    let mut last_write = Instant::now();
-    loop {
-        let batch = channel.wait_after(cursor, Instant::now() + heartbeat.min(PUMP_WAKE));
-        if done.load(Ordering::SeqCst) {
-            return;
-        }
-        let mut lines = Vec::new();
-        if batch.gap {
-            lines.push(gap_json(batch.oldest));
-        }
-        for message in &batch.messages {
-            lines.push(message_json(message, Html::Plain));
-        }
-        if lines.is_empty() && !batch.closed && last_write.elapsed() >= heartbeat {
-            lines.push(String::new()); // heartbeat
-        }
-        for line in &lines {
-            if writer.line(line).is_err() {
-                // Gone, or not reading: end both threads.
-                let _ = writer.stream.shutdown(Shutdown::Both);
-                return;
-            }
-        }
-        if !lines.is_empty() {
-            last_write = Instant::now();
-        }
-        if batch.closed {
-            let _ = writer.stream.shutdown(Shutdown::Both);
-            return;
-        }
-        cursor = batch.next;
-    }
 }
 
 #[cfg(test)]

@@ -367,6 +367,7 @@ pub fn number_case(rng: &mut Rng) {
 /// on a closed channel (so nothing waits) that holds ids 3 to 6.
 #[cfg(all(feature = "long-polling", feature = "sse"))]
 fn transport_numbers(value: &[u8], text: &str) {
+    use realtime_web::http::response::BodyWriter;
     use realtime_web::http::Body;
     use realtime_web::hub::{Hub, HubConfig};
     use realtime_web::transport::{self, long_poll, sse, StreamConfig};
@@ -422,7 +423,8 @@ fn transport_numbers(value: &[u8], text: &str) {
             sse::handler(std::sync::Arc::clone(&hub), StreamConfig::default())(request);
         if let Body::Stream(write) = response.take_body() {
             let mut out = Vec::new();
-            write(&mut out).expect("a closed channel ends the stream cleanly");
+            write(&mut BodyWriter::new(&mut out))
+                .expect("a closed channel ends the stream cleanly");
             assert!(out.starts_with(b"retry: "));
         }
     }

@@ -55,15 +55,15 @@ pub use client::{connect, connect_with, ClientOptions};
 pub use frame::{OpCode, Role};
 pub use session::{CloseFrame, Error, Message, Sender, State, WebSocket, WsConfig};
 
-use super::{gap_json, message_json, subscription, PUMP_WAKE};
+use super::{as_is, gap_json, message_json, subscription, Item};
 use crate::codec::json::Html;
 use crate::http::response::{Helpers, Upgraded};
 use crate::http::{Cors, Request, Response};
+use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
 use crate::hub::{Channel, Hub};
 use session::code;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Checks the handshake and, if it passes, answers `101` and runs `session` on
 /// the connection's thread with the open [`WebSocket`] (and a way to start
@@ -144,20 +144,49 @@ pub fn channel_handler(
     }
 }
 
-/// Runs a channel subscription: the pump thread sends, this thread reads.
-fn subscribe(mut ws: WebSocket, helpers: &Helpers, channel: Arc<Channel>, start: u64) {
-    let done = Arc::new(AtomicBool::new(false));
-    let pump = {
-        let (sender, channel, done) = (ws.sender(), Arc::clone(&channel), Arc::clone(&done));
-        helpers.spawn(move || pump(&sender, &channel, start, &done))
+/// The channel subscription's wire format: each message as one text frame
+/// holding its JSON, a gap as a text frame holding `{"gap":true,"oldest":N}`.
+/// No heartbeat: the session pings by itself. Server frames are not masked
+/// (§5.1), so the frames are the same bytes for every subscriber.
+pub const FORMAT: Format = Format {
+    name: "ws-text",
+    item: write_text_frame,
+    frame: as_is,
+};
+
+fn write_text_frame(out: &mut Vec<u8>, item: Item<'_>) {
+    let json = match item {
+        Item::Gap { oldest } => gap_json(oldest),
+        Item::Message(message) => message_json(message, Html::Plain),
+        Item::Heartbeat => return,
     };
-    if pump.is_err() {
-        // At the server's thread limit. IANA has 1013 "try again later" for this,
-        // but it came after RFC 6455 and strict peers (this crate's client,
-        // Autobahn) refuse it, so: 1011, with the reason in words.
-        let _ = ws.close(code::INTERNAL, "server busy, try again later");
-        return;
-    }
+    frame::encode(out, true, OpCode::Text, json.as_bytes(), None);
+}
+
+/// Runs a channel subscription on the connection's one thread: it joins the
+/// channel's broadcast, whose broadcaster sends each message through the
+/// session's [`Sender`], and reads the client's frames until the session
+/// ends.
+fn subscribe(mut ws: WebSocket, helpers: &Helpers, channel: Arc<Channel>, start: u64) {
+    let sender = ws.sender();
+    let sink = Arc::new(WsSink(sender.clone()));
+    // The broadcaster's writes must give up quickly; the session's own frames
+    // keep the server's write timeout (the sender's patience).
+    let _ = ws.socket().set_write_timeout(Some(WRITE_NOW_TIMEOUT));
+    let subscription = match channel.subscribe(start, FORMAT, sink.clone(), None, helpers.spawner())
+    {
+        Ok(subscription) => subscription,
+        Err(End::Closed) => return read_to_the_close(ws),
+        Err(End::Failed) => return, // the client left while catching up
+        Err(End::Busy) => {
+            // At the server's thread limit, no broadcaster could start. IANA
+            // has 1013 "try again later" for this, but it came after RFC 6455
+            // and strict peers (this crate's client, Autobahn) refuse it, so:
+            // 1011, with the reason in words.
+            let _ = ws.close(code::INTERNAL, "server busy, try again later");
+            return;
+        }
+    };
     loop {
         match ws.read() {
             Ok(Message::Text(text)) => {
@@ -173,46 +202,54 @@ fn subscribe(mut ws: WebSocket, helpers: &Helpers, channel: Arc<Channel>, start:
             Ok(Message::Close(_)) | Err(_) => break,
         }
     }
-    done.store(true, Ordering::SeqCst);
-}
-
-/// Sends the channel's messages after `cursor` until the subscription is done,
-/// the connection fails, or the hub closes.
-fn pump(sender: &Sender, channel: &Channel, mut cursor: u64, done: &AtomicBool) {
-    loop {
-        let batch = channel.wait_after(cursor, Instant::now() + PUMP_WAKE);
-        // At shutdown the server ends the reader's reads, so the reader may be
-        // done already; the socket can still carry the last messages and 1001.
-        if done.load(Ordering::SeqCst) && !batch.closed {
-            return;
-        }
-        if batch.gap && !send(sender, &gap_json(batch.oldest)) {
-            return;
-        }
-        for message in &batch.messages {
-            if !send(sender, &message_json(message, Html::Plain)) {
-                return;
-            }
-        }
-        if batch.closed {
-            let _ = sender.close(code::GOING_AWAY, "server shutting down");
-            return;
-        }
-        cursor = batch.next;
+    let cursor = subscription.cursor();
+    drop(subscription); // no broadcaster writes after this
+    if channel.is_closed() && !sender.is_closing() {
+        // Shutdown ended the reads before the broadcaster's last pass: the
+        // socket can still carry the last messages and 1001.
+        let batch = channel.read_after(cursor);
+        let _ = sender.encoded(&FORMAT.encode(&batch, cursor, cursor));
+        sink.end(End::Closed);
     }
 }
 
-/// Sends one text frame for the pump; false when the subscription is over. A
-/// write that failed (the client stopped reading until the write timeout, or
-/// left) ends the connection for both threads; a close already sent just stops
-/// the pump.
-fn send(sender: &Sender, text: &str) -> bool {
-    match sender.text(text) {
-        Ok(()) => true,
-        Err(Error::Io(_)) => {
-            sender.abort();
-            false
+/// Reads until the closing handshake the server began ends.
+fn read_to_the_close(mut ws: WebSocket) {
+    while let Ok(message) = ws.read() {
+        if matches!(message, Message::Close(_)) {
+            return;
         }
-        Err(_) => false,
+    }
+}
+
+/// A WebSocket subscriber as the broadcaster writes to it: whole frames,
+/// through the session's [`Sender`] and its lock, so they never interleave
+/// with the session's own pongs and close frames.
+struct WsSink(Sender);
+
+impl Sink for WsSink {
+    fn write_now(&self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.encoded_now(bytes).map_err(into_io)
+    }
+
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        self.0.encoded(bytes).map_err(into_io)
+    }
+
+    fn end(&self, why: End) {
+        match why {
+            End::Closed => {
+                let _ = self.0.close(code::GOING_AWAY, "server shutting down");
+            }
+            // A write failed half-way: no frame boundary can be trusted.
+            End::Failed | End::Busy => self.0.abort(),
+        }
+    }
+}
+
+fn into_io(error: Error) -> io::Error {
+    match error {
+        Error::Io(e) => e,
+        other => io::Error::other(other.to_string()),
     }
 }

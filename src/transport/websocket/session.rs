@@ -33,9 +33,9 @@
 
 use super::frame::{self, Frame, OpCode, Role};
 use crate::codec::sha1::Sha1;
-use crate::http::is_timeout;
 use crate::http::request::Parsed;
 use crate::http::stats::Meter;
+use crate::http::{is_timeout, write_all_before};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -213,6 +213,11 @@ impl fmt::Debug for Sender {
 
 struct Writer {
     stream: Arc<TcpStream>,
+    /// How long one frame may take to write, at most: the socket's write
+    /// timeout when the session began. A subscription shortens the socket's
+    /// own timeout for its broadcaster's writes; frames sent here still get
+    /// this long.
+    patience: Option<Duration>,
     meter: Option<Meter>,
     role: Role,
     /// When our close frame went out; nothing but that may follow it (§5.5.1).
@@ -225,6 +230,7 @@ impl Sender {
     fn new(stream: Arc<TcpStream>, role: Role) -> Sender {
         Sender {
             writer: Arc::new(Mutex::new(Writer {
+                patience: stream.write_timeout().ok().flatten(),
                 stream,
                 meter: None,
                 role,
@@ -304,6 +310,45 @@ impl Sender {
         Ok(true)
     }
 
+    /// Writes frames encoded elsewhere (a channel broadcaster's text frames,
+    /// the same bytes for every subscriber) whole, as [`Sender::text`] would.
+    /// After a close frame was sent nothing may follow it (§5.5.1), so they
+    /// are dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the write fails or times out.
+    pub fn encoded(&self, frames: &[u8]) -> Result<(), Error> {
+        let mut writer = lock(&self.writer);
+        if writer.close_sent.is_none() {
+            writer.write(frames)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what of `frames` (as in [`Sender::encoded`]) the socket takes
+    /// within its own write timeout, and returns how many bytes that was; a
+    /// caller that gets less must write the rest before anything else.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the socket failed.
+    pub fn encoded_now(&self, frames: &[u8]) -> Result<usize, Error> {
+        let writer = lock(&self.writer);
+        if writer.close_sent.is_some() {
+            return Ok(frames.len());
+        }
+        let written = match (&*writer.stream).write(frames) {
+            Ok(n) => n,
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(Error::Io(e)),
+        };
+        if let Some(meter) = &writer.meter {
+            meter.written(written);
+        }
+        Ok(written)
+    }
+
     /// Gives up on the connection: shuts the socket both ways, so that the
     /// thread reading it stops too. For a write that failed half-way (a peer
     /// that stopped reading until the write timeout), after which no frame
@@ -332,16 +377,28 @@ impl Writer {
             Role::Client => Some(self.masks.next()),
             Role::Server => None,
         };
-        self.frame.clear();
-        frame::encode(&mut self.frame, fin, opcode, payload, mask);
-        (&*self.stream).write_all(&self.frame)?;
-        if let Some(meter) = &self.meter {
-            meter.written(self.frame.len());
-        }
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        frame::encode(&mut frame, fin, opcode, payload, mask);
+        let written = self.write(&frame);
         // Keep a buffer for frames up to 64 KiB, not a 16 MiB one for the next
         // 16-byte frame.
-        if self.frame.capacity() > 64 * 1024 + 16 {
-            self.frame = Vec::new();
+        if frame.capacity() <= 64 * 1024 + 16 {
+            self.frame = frame;
+        }
+        written
+    }
+
+    /// Writes `bytes` whole within the writer's patience, and counts them.
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self.patience {
+            Some(patience) => {
+                write_all_before(&mut &*self.stream, bytes, Instant::now() + patience)?
+            }
+            None => (&*self.stream).write_all(bytes)?,
+        }
+        if let Some(meter) = &self.meter {
+            meter.written(bytes.len());
         }
         Ok(())
     }
@@ -483,6 +540,11 @@ impl WebSocket {
         lock(&self.sender.writer).meter.clone_from(&meter);
         self.meter = meter;
         self
+    }
+
+    /// The connection's socket.
+    pub fn socket(&self) -> &TcpStream {
+        &self.stream
     }
 
     /// A handle for sending, from this thread or another.

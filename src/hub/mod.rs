@@ -56,6 +56,8 @@
 //! assert!(batch.messages.is_empty());
 //! ```
 
+pub mod broadcast;
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -290,6 +292,8 @@ pub struct Channel {
     max_bytes: usize,
     max_message_bytes: usize,
     default_event: Arc<str>,
+    /// The subscribers a broadcaster writes to (see [`broadcast`]).
+    broadcast: broadcast::Broadcast,
 }
 
 #[derive(Debug)]
@@ -364,6 +368,7 @@ impl Channel {
             max_bytes: config.max_channel_bytes,
             max_message_bytes: config.max_message_bytes,
             default_event: Arc::clone(default_event),
+            broadcast: broadcast::Broadcast::default(),
         }
     }
 
@@ -431,26 +436,40 @@ impl Channel {
     /// under the lock that `publish` appends under, so no message published
     /// before or during the call is missed.
     pub fn wait_after(&self, cursor: u64, deadline: Instant) -> Batch {
+        self.wait(cursor, deadline, 1)
+    }
+
+    /// [`Channel::wait_after`], counted as `counted` waiters (the broadcaster
+    /// waits for its subscribers, who are counted themselves).
+    fn wait(&self, cursor: u64, deadline: Instant, counted: usize) -> Batch {
         let mut log = lock(&self.log);
-        log.waiting += 1;
+        log.waiting += counted;
         let timeout = deadline.saturating_duration_since(Instant::now());
         let (mut log, _timed_out) = self
             .published
             .wait_timeout_while(log, timeout, |log| !log.closed && log.is_caught_up(cursor))
             .unwrap_or_else(PoisonError::into_inner);
-        log.waiting -= 1;
+        log.waiting -= counted;
         log.batch_after(cursor)
     }
 
-    /// How many readers are waiting in [`Channel::wait_after`] right now.
+    /// How many readers wait for the channel's next message right now: those
+    /// in [`Channel::wait_after`] (long-polls), and the live subscribers of its
+    /// broadcast (streams, WebSockets).
     pub fn waiters(&self) -> usize {
-        lock(&self.log).waiting
+        let waiting = lock(&self.log).waiting;
+        waiting + self.broadcast.live()
     }
 
     /// The id of the newest message, 0 if none was published: the cursor of a
     /// reader that wants only what comes next.
     pub fn last_id(&self) -> u64 {
         lock(&self.log).last_id()
+    }
+
+    /// True once the channel is closed.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.log).closed
     }
 
     /// Marks the channel closed and wakes every waiter.

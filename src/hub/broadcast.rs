@@ -1,0 +1,536 @@
+//! Broadcast: one thread writes a channel's messages to every subscriber that
+//! has caught up, encoded once per wire format.
+//!
+//! # Why
+//!
+//! The first design had every streaming subscriber's thread wait on the
+//! channel's `Condvar`: one publish woke 5,000 threads, each took the lock,
+//! copied the batch, encoded the same message in its wire format and wrote it.
+//! Profiled at 5,000 SSE subscribers (`perf`, README "Performance"), 40% of the
+//! server's time went to waking and re-sleeping those threads, 8% to
+//! allocation, and only 37% to the writes themselves; fan-out to the last
+//! subscriber took 3–5 times Nchan's. Here one broadcaster per channel waits
+//! instead, encodes each message once per [`Format`], and writes the shared
+//! bytes to each caught-up subscriber's socket in turn.
+//!
+//! The subscriber's own thread does what only it can do: it reads its socket,
+//! so it sees at once that its peer left (a WebSocket's reader also gets the
+//! client's frames), and it leaves the broadcast when it does.
+//!
+//! # The cursor protocol
+//!
+//! The ring is still the only backlog and the cursor still the only state; the
+//! broadcast adds one cursor of its own, `delivered`: every *live* subscriber
+//! has seen everything up to it.
+//!
+//! 1. **Catch up.** A new subscription writes what it is owed from the ring
+//!    itself (a replay after `since`, a gap), with blocking writes.
+//! 2. **Join.** Once the ring has nothing more after its cursor, it joins
+//!    under the broadcast's lock — if its cursor is not behind `delivered`;
+//!    otherwise the broadcaster delivered something meanwhile, and it catches
+//!    up again. The first subscriber starts the broadcaster at its own cursor.
+//! 3. **Pass.** The broadcaster waits on the channel after `delivered`, then,
+//!    under the lock, writes to each live subscriber what comes after *its*
+//!    cursor (normally the same bytes for all: encoded once per format and
+//!    cursor), and moves `delivered` to the batch's `next`.
+//! 4. **Fall behind.** The broadcaster's write to a subscriber is bounded
+//!    ([`Sink::write_now`] blocks a few milliseconds at most). A subscriber
+//!    whose socket does not take the whole delivery leaves the live set with
+//!    the unwritten rest; a helper thread writes that rest with the ordinary
+//!    write timeout, catches up from the ring by cursor (with the gap rule, if
+//!    it fell out of the window) and joins again (step 2). So a stalled client
+//!    costs the others one short write, once.
+//! 5. **Leave.** When the subscription's own thread ends (its peer left), the
+//!    [`Subscription`] is dropped and removed. The broadcaster ends when no
+//!    subscriber is left, and a later subscriber starts another.
+//! 6. **Close.** When the channel closes (server shutdown), the broadcaster
+//!    writes what is left and ends every subscription the transport's way
+//!    ([`Sink::end`]): the last chunk of a stream, a WebSocket's close 1001.
+//!
+//! A message is written to a subscriber once, in id order, without a hole: it
+//! goes out either in a catch-up (ids after the subscriber's cursor, from the
+//! ring) or in a pass (ids after `delivered`, which the subscriber's cursor
+//! equals or passes), and the cursor moves past what was written, under the
+//! subscriber's own lock, before anything else is written to it.
+
+use super::{lock, Batch, Channel, Message};
+use std::fmt;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long [`Sink::write_now`] may block, at most: the broadcaster's bound for
+/// one subscriber. A socket timeout this short is rounded up by Linux to one
+/// scheduler tick (1–4 ms).
+pub const WRITE_NOW_TIMEOUT: Duration = Duration::from_millis(2);
+
+/// How long the broadcaster sleeps at most when nothing happens, before it
+/// looks whether any subscriber is left (and ends if none is).
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+/// What a transport writes, one piece at a time.
+#[derive(Clone, Copy, Debug)]
+pub enum Item<'a> {
+    /// Messages after the cursor were evicted; the replay starts at `oldest`.
+    Gap {
+        /// The oldest id still retained.
+        oldest: u64,
+    },
+    /// One message.
+    Message(&'a Message),
+    /// Nothing happened for a heartbeat interval.
+    Heartbeat,
+}
+
+/// A subscription's wire format: how its transport writes items, and how one
+/// delivery is framed on its connection. Subscribers whose formats have the
+/// same `name` and `frame` get the same bytes, encoded once.
+#[derive(Clone, Copy)]
+pub struct Format {
+    /// Names the encoding of items (`"sse"`, `"ndjson"`, `"ws-text"`…).
+    pub name: &'static str,
+    /// Appends one item.
+    pub item: fn(&mut Vec<u8>, Item<'_>),
+    /// Frames the bytes of one delivery for the connection: as they are, or,
+    /// for a response in HTTP/1.1's chunked coding, as one chunk.
+    pub frame: fn(Vec<u8>) -> Vec<u8>,
+}
+
+impl fmt::Debug for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Format").field("name", &self.name).finish()
+    }
+}
+
+impl Format {
+    fn same_bytes(&self, other: &Format) -> bool {
+        self.name == other.name && self.frame as usize == other.frame as usize
+    }
+
+    /// The bytes owed from `batch`, which was taken after `taken_at`, to a
+    /// reader at `cursor` (`taken_at` itself, or a later id up to the batch's
+    /// `next`): its messages after `cursor`, with a gap first if they do not
+    /// continue from it; framed, or empty if nothing is owed.
+    pub fn encode(&self, batch: &Batch, taken_at: u64, cursor: u64) -> Vec<u8> {
+        let gap = if cursor == taken_at {
+            batch.gap
+        } else {
+            // `id - 1` cannot wrap: ids start at 1.
+            batch.messages.first().is_some_and(|m| m.id - 1 > cursor)
+        };
+        let mut out = Vec::new();
+        if gap {
+            (self.item)(
+                &mut out,
+                Item::Gap {
+                    oldest: batch.oldest,
+                },
+            );
+        }
+        for message in &batch.messages {
+            if gap || message.id > cursor {
+                (self.item)(&mut out, Item::Message(message));
+            }
+        }
+        if out.is_empty() {
+            return out;
+        }
+        (self.frame)(out)
+    }
+
+    /// A heartbeat in this format, framed (empty if the format has none).
+    pub fn heartbeat(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        (self.item)(&mut out, Item::Heartbeat);
+        if out.is_empty() {
+            return out;
+        }
+        (self.frame)(out)
+    }
+}
+
+/// Why a subscription ended from the server's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The channel closed (server shutdown): no message will follow.
+    Closed,
+    /// A write failed or timed out: the connection is lost.
+    Failed,
+    /// The broadcaster could not be started (the server's thread limit): the
+    /// subscription never joined. Only [`Channel::subscribe`] returns it, and
+    /// the sink is not told, so the transport can refuse in its own words.
+    Busy,
+}
+
+/// One subscriber's connection, as the broadcaster sees it. Implemented by
+/// each transport over its socket; every method may be called from any thread.
+pub trait Sink: Send + Sync {
+    /// Writes what of `bytes` the connection takes without waiting longer than
+    /// about [`WRITE_NOW_TIMEOUT`]; returns how many bytes that was (0 if
+    /// none).
+    ///
+    /// # Errors
+    ///
+    /// The connection failed (the peer left).
+    fn write_now(&self, bytes: &[u8]) -> io::Result<usize>;
+
+    /// Writes all of `bytes`, waiting as long as the connection's own write
+    /// timeout allows: how a subscriber that fell behind catches up.
+    ///
+    /// # Errors
+    ///
+    /// The connection failed, or did not take the bytes in time.
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()>;
+
+    /// Ends the connection the transport's way (see [`End`]), and wakes the
+    /// subscription's own thread if it is blocked reading.
+    fn end(&self, why: End);
+}
+
+/// How a subscription starts helper threads (the server's, counted against its
+/// thread limit): the broadcaster, and the catch-up of a subscriber that fell
+/// behind.
+pub type Spawn = Arc<dyn Fn(Box<dyn FnOnce() + Send>) -> io::Result<()> + Send + Sync>;
+
+/// A channel's broadcast: its live subscribers and how far it delivered.
+#[derive(Debug, Default)]
+pub(super) struct Broadcast {
+    registry: Mutex<Registry>,
+}
+
+impl Broadcast {
+    /// How many subscribers are live (caught up, written to by the
+    /// broadcaster).
+    pub(super) fn live(&self) -> usize {
+        let registry = lock(&self.registry);
+        registry
+            .subscribers
+            .iter()
+            .filter(|s| lock(&s.state).mode == Mode::Live)
+            .count()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    /// Every subscription of the channel, live or catching up.
+    subscribers: Vec<Arc<Subscriber>>,
+    /// Every live subscriber has seen every id up to this one.
+    delivered: u64,
+    /// Whether a broadcaster thread is running for the channel.
+    running: bool,
+}
+
+struct Subscriber {
+    sink: Arc<dyn Sink>,
+    format: Format,
+    heartbeat: Option<Duration>,
+    spawn: Spawn,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    /// The last id written to this subscriber.
+    cursor: u64,
+    mode: Mode,
+    last_write: Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Writing from the ring itself; the broadcaster passes it by.
+    CatchingUp,
+    /// Caught up: the broadcaster writes to it.
+    Live,
+    /// Over; the broadcaster passes it by until it leaves.
+    Ended(End),
+}
+
+/// A subscriber's place in a channel's broadcast. Dropping it leaves.
+pub struct Subscription {
+    channel: Arc<Channel>,
+    subscriber: Arc<Subscriber>,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("ended", &self.ended())
+            .finish()
+    }
+}
+
+impl Subscription {
+    /// Why the subscription ended from the server's side, if it did: the
+    /// subscription's own thread asks when its read was interrupted.
+    pub fn ended(&self) -> Option<End> {
+        match lock(&self.subscriber.state).mode {
+            Mode::Ended(why) => Some(why),
+            Mode::Live | Mode::CatchingUp => None,
+        }
+    }
+}
+
+impl Subscription {
+    /// The last id written to the subscriber.
+    pub fn cursor(&self) -> u64 {
+        lock(&self.subscriber.state).cursor
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut registry = lock(&self.channel.broadcast.registry);
+        registry
+            .subscribers
+            .retain(|s| !Arc::ptr_eq(s, &self.subscriber));
+        lock(&self.subscriber.state).mode = Mode::Ended(End::Failed);
+    }
+}
+
+impl Channel {
+    /// Subscribes a connection to this channel's broadcast, after `cursor`:
+    /// writes what it is owed from the ring first (on this thread, through
+    /// `sink`), then joins the live subscribers, to whom the broadcaster
+    /// writes each message in `format`, and a heartbeat after `heartbeat` of
+    /// silence if it is given. See the module docs for the protocol.
+    ///
+    /// The subscription's own thread should then read its connection until
+    /// the peer leaves or [`Sink::end`] interrupts it, and drop the
+    /// subscription.
+    ///
+    /// # Errors
+    ///
+    /// The [`End`] that stopped it before it joined: the channel is closed or
+    /// a write failed (`sink.end` was called with it), or the broadcaster
+    /// could not be started ([`End::Busy`]: `spawn` refused at the server's
+    /// thread limit).
+    pub fn subscribe(
+        self: &Arc<Channel>,
+        cursor: u64,
+        format: Format,
+        sink: Arc<dyn Sink>,
+        heartbeat: Option<Duration>,
+        spawn: Spawn,
+    ) -> Result<Subscription, End> {
+        let subscriber = Arc::new(Subscriber {
+            sink,
+            format,
+            heartbeat,
+            spawn,
+            state: Mutex::new(State {
+                cursor,
+                mode: Mode::CatchingUp,
+                last_write: Instant::now(),
+            }),
+        });
+        let subscription = Subscription {
+            channel: Arc::clone(self),
+            subscriber: Arc::clone(&subscriber),
+        };
+        catch_up(self, &subscriber, Vec::new())?;
+        Ok(subscription)
+    }
+}
+
+/// Steps 1 and 2 of the protocol: writes `pending` and whatever the ring holds
+/// after the subscriber's cursor, then joins the live subscribers. On failure
+/// the subscriber is ended and its sink told.
+fn catch_up(
+    channel: &Arc<Channel>,
+    subscriber: &Arc<Subscriber>,
+    pending: Vec<u8>,
+) -> Result<(), End> {
+    let fail = |why: End| {
+        lock(&subscriber.state).mode = Mode::Ended(why);
+        subscriber.sink.end(why);
+        Err(why)
+    };
+    if !pending.is_empty() && subscriber.sink.write_all(&pending).is_err() {
+        return fail(End::Failed);
+    }
+    loop {
+        let cursor = lock(&subscriber.state).cursor;
+        let batch = channel.read_after(cursor);
+        let bytes = subscriber.format.encode(&batch, cursor, cursor);
+        if !bytes.is_empty() {
+            if subscriber.sink.write_all(&bytes).is_err() {
+                return fail(End::Failed);
+            }
+            let mut state = lock(&subscriber.state);
+            state.cursor = batch.next;
+            state.last_write = Instant::now();
+            continue;
+        }
+        if batch.closed {
+            return fail(End::Closed);
+        }
+        let mut registry = lock(&channel.broadcast.registry);
+        if registry.running && cursor < registry.delivered {
+            continue; // the broadcaster delivered more meanwhile: read it
+        }
+        if !registry.running {
+            // The first subscriber (none is registered when none runs) starts
+            // the broadcaster at its own cursor.
+            let broadcaster = Arc::clone(channel);
+            if (subscriber.spawn)(Box::new(move || broadcast(&broadcaster))).is_err() {
+                lock(&subscriber.state).mode = Mode::Ended(End::Busy);
+                return Err(End::Busy);
+            }
+            registry.running = true;
+            registry.delivered = cursor;
+        }
+        if !registry
+            .subscribers
+            .iter()
+            .any(|s| Arc::ptr_eq(s, subscriber))
+        {
+            registry.subscribers.push(Arc::clone(subscriber));
+        }
+        let mut state = lock(&subscriber.state);
+        if state.mode == Mode::CatchingUp {
+            state.mode = Mode::Live;
+        }
+        return Ok(());
+    }
+}
+
+/// The broadcaster of one channel (steps 3, 4 and 6 of the protocol); runs
+/// while the channel has subscribers.
+fn broadcast(channel: &Arc<Channel>) {
+    let mut wake_at = Instant::now() + IDLE_WAKE;
+    loop {
+        let delivered = {
+            let mut registry = lock(&channel.broadcast.registry);
+            if registry.subscribers.is_empty() {
+                registry.running = false;
+                return;
+            }
+            registry.delivered
+        };
+        let batch = channel.wait(delivered, wake_at, 0);
+        let mut registry = lock(&channel.broadcast.registry);
+        let now = Instant::now();
+        wake_at = now + IDLE_WAKE;
+        // The bytes of this pass, encoded once per (cursor, format).
+        let mut encoded: Vec<(u64, Format, Arc<[u8]>)> = Vec::new();
+        let mut heartbeats: Vec<(Format, Arc<[u8]>)> = Vec::new();
+        for subscriber in &registry.subscribers {
+            let mut state = lock(&subscriber.state);
+            if state.mode != Mode::Live {
+                continue;
+            }
+            let bytes = if state.cursor < batch.next || batch.gap {
+                bytes_for(
+                    &mut encoded,
+                    &subscriber.format,
+                    &batch,
+                    delivered,
+                    state.cursor,
+                )
+            } else {
+                None
+            };
+            let due = subscriber.heartbeat.map(|every| state.last_write + every);
+            let bytes = match bytes {
+                Some(bytes) => bytes,
+                None if due.is_some_and(|due| due <= now) => {
+                    heartbeat_for(&mut heartbeats, &subscriber.format)
+                }
+                None => {
+                    if let Some(due) = due {
+                        wake_at = wake_at.min(due);
+                    }
+                    continue;
+                }
+            };
+            state.cursor = state.cursor.max(batch.next);
+            if bytes.is_empty() {
+                continue;
+            }
+            state.last_write = now;
+            if let Some(every) = subscriber.heartbeat {
+                wake_at = wake_at.min(now + every);
+            }
+            match subscriber.sink.write_now(&bytes) {
+                Ok(written) if written == bytes.len() => {}
+                Ok(written) => {
+                    // Step 4: the rest goes with the subscriber's catch-up.
+                    state.mode = Mode::CatchingUp;
+                    drop(state);
+                    fall_behind(channel, subscriber, bytes[written..].to_vec());
+                }
+                Err(_) => {
+                    state.mode = Mode::Ended(End::Failed);
+                    drop(state);
+                    subscriber.sink.end(End::Failed);
+                }
+            }
+        }
+        registry.delivered = registry.delivered.max(batch.next);
+        if batch.closed {
+            for subscriber in &registry.subscribers {
+                let mut state = lock(&subscriber.state);
+                if state.mode == Mode::Live {
+                    state.mode = Mode::Ended(End::Closed);
+                    drop(state);
+                    subscriber.sink.end(End::Closed);
+                }
+            }
+            registry.running = false;
+            return;
+        }
+    }
+}
+
+/// Hands a subscriber whose socket did not take a whole delivery to a helper
+/// thread, which writes the rest and catches up (step 4).
+fn fall_behind(channel: &Arc<Channel>, subscriber: &Arc<Subscriber>, rest: Vec<u8>) {
+    let (channel, helper_subscriber) = (Arc::clone(channel), Arc::clone(subscriber));
+    let started = (subscriber.spawn)(Box::new(move || {
+        let _ = catch_up(&channel, &helper_subscriber, rest);
+    }));
+    if started.is_err() {
+        lock(&subscriber.state).mode = Mode::Ended(End::Failed);
+        subscriber.sink.end(End::Failed);
+    }
+}
+
+/// The pass's bytes for a subscriber at `cursor` in `format`, encoded the
+/// first time they are asked for; `None` if it is owed nothing.
+fn bytes_for(
+    encoded: &mut Vec<(u64, Format, Arc<[u8]>)>,
+    format: &Format,
+    batch: &Batch,
+    taken_at: u64,
+    cursor: u64,
+) -> Option<Arc<[u8]>> {
+    let found = encoded
+        .iter()
+        .find(|(c, f, _)| *c == cursor && f.same_bytes(format))
+        .map(|(_, _, bytes)| Arc::clone(bytes));
+    let bytes = found.unwrap_or_else(|| {
+        let bytes: Arc<[u8]> = format.encode(batch, taken_at, cursor).into();
+        encoded.push((cursor, *format, Arc::clone(&bytes)));
+        bytes
+    });
+    (!bytes.is_empty()).then_some(bytes)
+}
+
+fn heartbeat_for(heartbeats: &mut Vec<(Format, Arc<[u8]>)>, format: &Format) -> Arc<[u8]> {
+    if let Some((_, bytes)) = heartbeats.iter().find(|(f, _)| f.same_bytes(format)) {
+        return Arc::clone(bytes);
+    }
+    let bytes: Arc<[u8]> = format.heartbeat().into();
+    heartbeats.push((*format, Arc::clone(&bytes)));
+    bytes
+}
