@@ -98,6 +98,16 @@ use std::time::{Duration, Instant};
 
 /// How many bytes one `read` asks for.
 const READ_CHUNK: usize = 16 * 1024;
+/// How many threads accept connections. `std` listens with a backlog of 128,
+/// and a burst of connects overflows it (the kernel drops the SYNs, which come
+/// back a second later) whenever no accepting thread gets the processor, which
+/// thousands of new connection threads compete for. Measured with 5,000
+/// long-pollers connecting at once (the shared harness's burst, on 2 cores):
+/// one thread lost 514 SYNs and took 4.2 s; four lost 128–256 and took
+/// 1.2–2.2 s; sixteen lost none and took 0.3 s in one run, 386 and 3.2 s in
+/// the next. Each is one blocked thread while idle.
+const ACCEPTORS: usize = 16;
+
 /// How many refused connections may wait for their `503` at once; past it they
 /// are closed without one.
 const REJECT_QUEUE: usize = 64;
@@ -261,8 +271,12 @@ impl ShutdownHandle {
         for hook in hooks {
             hook();
         }
-        // std's accept cannot be interrupted; a connection of our own wakes it.
-        let _ = TcpStream::connect_timeout(&wake_address(self.shared.addr), Duration::from_secs(1));
+        // std's accept cannot be interrupted; a connection of our own wakes
+        // each accepting thread.
+        for _ in 0..ACCEPTORS {
+            let wake = wake_address(self.shared.addr);
+            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        }
         // Idle connections are blocked in a read: end it. A thread in the middle
         // of a reply (a long-poll just woken by the hooks) still writes it.
         for stream in lock(&self.shared.connections).open.values() {
@@ -364,6 +378,25 @@ impl Server {
         self.run(Protocol::Raw(Arc::new(handler)))
     }
 
+    /// Accepts connections and hands them to the spawner until shutdown.
+    fn accept_loop(&self, accepted: mpsc::Sender<TcpStream>) {
+        while !self.shared.stopping() {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if self.shared.stopping() || accepted.send(stream).is_err() {
+                        break;
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(_) => thread::sleep(self.config.accept_backoff),
+            }
+        }
+    }
+
     fn run(self, protocol: Protocol) -> io::Result<()> {
         let (reject_tx, reject_rx) = mpsc::sync_channel(REJECT_QUEUE);
         let rejecter = thread::Builder::new()
@@ -377,22 +410,18 @@ impl Server {
                 .spawn(move || spawn_loop(accepted_rx, reject_tx, protocol, config, shared))?
         };
 
-        while !self.shared.stopping() {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    if self.shared.stopping() || accepted_tx.send(stream).is_err() {
-                        break;
-                    }
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) => {}
-                Err(_) => thread::sleep(self.config.accept_backoff),
+        // Several threads block in `accept` on the one listener: the kernel
+        // hands each connection to one of them, so the queue drains while any
+        // of them gets the processor (see ACCEPTORS).
+        thread::scope(|scope| {
+            for _ in 1..ACCEPTORS {
+                let accepted = accepted_tx.clone();
+                let _ = thread::Builder::new()
+                    .name("rtw-acceptor".into())
+                    .spawn_scoped(scope, || self.accept_loop(accepted));
             }
-        }
-        drop(accepted_tx);
+            self.accept_loop(accepted_tx);
+        });
         drop(self.listener);
         let _ = spawner.join();
         let _ = rejecter.join();
