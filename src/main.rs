@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let server = match Server::bind(options.addr.as_str(), Config::default()) {
+    let server = match Server::bind(options.addr.as_str(), options.server_config()) {
         Ok(server) => server,
         Err(error) => {
             eprintln!("realtime-web: cannot listen on {}: {error}", options.addr);

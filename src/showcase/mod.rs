@@ -7,6 +7,7 @@
 
 use crate::http::{Cors, Request, Response, Router, Stats};
 use crate::hub::{Hub, HubConfig};
+use crate::server::Config;
 use crate::transport::{self, StreamConfig};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,11 @@ pub struct Options {
     /// Where to serve the plain TCP line protocol (`--tcp-addr`; needs the
     /// `tcp` feature).
     pub tcp_addr: Option<String>,
+    /// The server's connection limit (`--max-connections`), if not the
+    /// default.
+    pub max_connections: Option<usize>,
+    /// The server's thread limit (`--max-threads`), if not the default.
+    pub max_threads: Option<usize>,
     /// WebSocket limits and timeouts (`/echo` takes messages up to 16 MiB;
     /// channel subscriptions are held to the hub's message limit).
     #[cfg(feature = "websocket")]
@@ -49,6 +55,8 @@ impl Default for Options {
             window: HubConfig::default().window,
             stream: StreamConfig::default(),
             tcp_addr: None,
+            max_connections: None,
+            max_threads: None,
             #[cfg(feature = "websocket")]
             websocket: transport::websocket::WsConfig::default(),
         }
@@ -62,6 +70,17 @@ impl Options {
             Cors::allow_any()
         } else {
             Cors::allow_list(self.allow_origins.iter().cloned())
+        }
+    }
+
+    /// The server's limits: the defaults with `--max-connections` and
+    /// `--max-threads` applied.
+    pub fn server_config(&self) -> Config {
+        let defaults = Config::default();
+        Config {
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+            max_threads: self.max_threads.unwrap_or(defaults.max_threads),
+            ..defaults
         }
     }
 
@@ -83,12 +102,18 @@ pub enum Command {
     Help,
 }
 
+/// The largest `--max-connections` and `--max-threads`: far above what one
+/// process can hold (file descriptors, memory mappings), so only a typo is
+/// refused.
+const MAX_LIMIT: usize = 1_000_000;
+
 /// The `--help` text.
 pub const USAGE: &str = "\
 realtime-web: every way a server can push to a browser, side by side.
 
 Usage: realtime-web [--addr HOST:PORT] [--allow-origin ORIGIN]... [--window N]
                     [--heartbeat SECONDS] [--tcp-addr HOST:PORT]
+                    [--max-connections N] [--max-threads N]
 
 Options:
   --addr HOST:PORT       where to listen (default 127.0.0.1:8080)
@@ -98,6 +123,10 @@ Options:
   --heartbeat SECONDS    silence before a stream sends a heartbeat (default 15)
   --tcp-addr HOST:PORT   also serve the plain TCP line protocol there
                          (built with --features tcp)
+  --max-connections N    connections open at once; past it, 503 (default 10000)
+  --max-threads N        threads for connections and their helpers; past it,
+                         503 (default 12000; each costs four of the process's
+                         memory mappings, of which Linux allows 65530)
   --help                 print this text
 ";
 
@@ -147,6 +176,21 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
                         ))
                     }
                 };
+            }
+            "--max-connections" | "--max-threads" => {
+                let raw = value(&flag)?;
+                let n = match raw.parse::<usize>() {
+                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                    _ => {
+                        return Err(format!(
+                            "{flag} takes a whole number from 1 to {MAX_LIMIT}, not '{raw}'"
+                        ))
+                    }
+                };
+                match flag.as_str() {
+                    "--max-connections" => options.max_connections = Some(n),
+                    _ => options.max_threads = Some(n),
+                }
             }
             "--tcp-addr" if cfg!(feature = "tcp") => options.tcp_addr = Some(value("--tcp-addr")?),
             "--tcp-addr" => return Err("--tcp-addr needs a build with --features tcp".to_owned()),
@@ -285,6 +329,9 @@ mod tests {
             "--window=16",
             "--heartbeat",
             "5",
+            "--max-connections=16000",
+            "--max-threads",
+            "16500",
         ]) else {
             panic!("valid flags");
         };
@@ -295,6 +342,11 @@ mod tests {
         );
         assert_eq!(options.window, 16);
         assert_eq!(options.stream.heartbeat, Duration::from_secs(5));
+        let config = options.server_config();
+        assert_eq!(
+            (config.max_connections, config.max_threads),
+            (16_000, 16_500)
+        );
         assert!(!options.cors().allows("https://c.example"));
         assert!(options.cors().allows("https://b.example"));
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
@@ -309,6 +361,9 @@ mod tests {
             &["--window", "x"],
             &["--heartbeat", "0"],
             &["--heartbeat", "soon"],
+            &["--max-connections", "0"],
+            &["--max-threads", "many"],
+            &["--max-threads", "1000001"],
             &["serve"],
         ] {
             let error = parse(args).unwrap_err();
