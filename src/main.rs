@@ -3,7 +3,7 @@
 //! Every refusal (a bad flag, a taken port) is one line on stderr and exit code 1.
 
 use realtime_web::hub::Hub;
-use realtime_web::server::{Config, Server};
+use realtime_web::server::Server;
 use realtime_web::showcase::{self, Command};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     server.on_shutdown(move || closing.close());
     #[cfg(feature = "tcp")]
     if let Some(tcp_addr) = &options.tcp_addr {
-        let tcp = match Server::bind(tcp_addr.as_str(), Config::default()) {
+        let tcp = match Server::bind(tcp_addr.as_str(), options.server_config()) {
             Ok(tcp) => tcp,
             Err(error) => {
                 eprintln!("realtime-web: cannot listen on {tcp_addr}: {error}");
