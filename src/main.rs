@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 fn main() -> ExitCode {
     let options = match showcase::parse_args(std::env::args().skip(1)) {
-        Ok(Command::Serve(options)) => options,
+        Ok(Command::Serve(options)) => *options,
         Ok(Command::Help) => {
             print!("{}", showcase::USAGE);
             return ExitCode::SUCCESS;

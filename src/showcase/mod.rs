@@ -96,8 +96,8 @@ impl Options {
 /// What the command line asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// Serve with these options.
-    Serve(Options),
+    /// Serve with these options (boxed: they are large, and `Help` is not).
+    Serve(Box<Options>),
     /// Print the usage text and exit.
     Help,
 }
@@ -197,7 +197,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
             _ => return Err(format!("unknown argument '{arg}' (see --help)")),
         }
     }
-    Ok(Command::Serve(options))
+    Ok(Command::Serve(Box::new(options)))
 }
 
 /// The contract's routes over `hub`, each transport's counted under its name
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        assert_eq!(parse(&[]), Ok(Command::Serve(Options::default())));
+        assert_eq!(parse(&[]), Ok(Command::Serve(Box::default())));
         assert_eq!(Options::default().addr, "127.0.0.1:8080");
     }
 
