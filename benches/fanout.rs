@@ -1,9 +1,10 @@
 //! Fan-out: N streaming subscribers on one channel, M messages published 20 ms
 //! apart, each carrying its send time.
 //!
-//! `cargo bench --bench fanout` measures SSE and XHR streaming with 1,000 and
-//! 10,000 subscribers and 20 messages; without `--bench` (as in `cargo test
-//! --benches`) it runs 100 subscribers and 5 messages as a smoke test.
+//! `cargo bench --bench fanout` measures SSE, XHR streaming and the forever
+//! frame with 5,000 and 9,000 subscribers and 20 messages (WebSocket fan-out is
+//! in `benches/websocket.rs`); without `--bench` (as in `cargo test --benches`)
+//! it runs 100 subscribers and 5 messages as a smoke test.
 //!
 //! Reported per transport and size: the delivery latency over every (subscriber,
 //! message) pair (p50, p99, max); the time until the *last* subscriber had a
@@ -30,7 +31,7 @@ fn main() {
     }
     let full = args.iter().any(|a| a == "--bench");
     let (sizes, messages): (&[usize], usize) = if full {
-        (&[1_000, 10_000], 20)
+        (&[5_000, 9_000], 20)
     } else {
         (&[100], 5)
     };
@@ -45,7 +46,7 @@ fn main() {
         "{:<8} {:>7} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12}",
         "", "N", "p50 ms", "p99 ms", "max ms", "last p50", "last max", "RSS/conn KiB"
     );
-    for transport in ["sse", "stream"] {
+    for transport in ["sse", "stream", "iframe"] {
         for &n in sizes {
             let name = format!("fan-{transport}-{n}");
             reset_peak_rss();

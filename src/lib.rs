@@ -27,7 +27,7 @@
 //! - [`server`]: the listener, one thread per connection, keep-alive, limits,
 //!   timeouts, shutdown.
 //! - [`hub`]: channels of ordered messages, read through cursors; a `Condvar` per
-//!   channel for waiting.
+//!   channel for waiting, and a broadcaster per channel for its subscribers.
 //! - [`transport`]: one file per technique.
 //! - [`showcase`]: the routes of the showcase binary's wire contract.
 //!
@@ -36,8 +36,13 @@
 //! One thread per connection, which owns it until it closes; every technique is
 //! plain blocking code on that thread. The hub is the only shared state: each
 //! channel is a `Mutex` around a ring of recent messages and a `Condvar` that
-//! publishing signals. No client has a queue, so a slow client costs the
-//! publisher nothing.
+//! publishing signals. A long-poll waits on that `Condvar` itself; streams,
+//! WebSockets and TCP subscribers join the channel's broadcast
+//! ([`hub::broadcast`]), where one broadcaster thread per channel writes each
+//! message, encoded once per wire format, to every caught-up subscriber, while
+//! each subscriber's own thread only reads its socket. No client has a queue,
+//! so a slow client costs the publisher nothing: it falls behind in the ring
+//! and catches up from it.
 //!
 //! # Limits
 //!

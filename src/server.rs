@@ -125,8 +125,8 @@ pub struct Config {
     /// descriptors).
     pub max_connections: usize,
     /// How many threads the server may run for connections: one per
-    /// connection, plus helpers that upgraded connections start (a WebSocket
-    /// channel subscription has a second thread). Past it new connections get
+    /// connection, plus helpers that connections start (a channel's
+    /// broadcaster, a slow subscriber's catch-up). Past it new connections get
     /// `503` and helpers are refused. Default 12,000.
     ///
     /// Each thread takes about four memory mappings (its stack and guard page,
@@ -295,7 +295,7 @@ impl ShutdownHandle {
     }
 
     /// How many threads the server runs for connections now: one per open
-    /// connection, and helpers such as WebSocket pumps.
+    /// connection, and helpers such as channel broadcasters.
     pub fn threads(&self) -> usize {
         lock(&self.shared.connections).threads()
     }

@@ -129,7 +129,8 @@ pub struct Upgraded {
 /// The function behind [`Helpers`]: runs a job on a new thread, or refuses.
 pub type HelperFn = dyn Fn(Box<dyn FnOnce() + Send>) -> io::Result<()> + Send + Sync;
 
-/// Starts helper threads for an upgraded connection (a WebSocket's pump), within
+/// Starts helper threads for a connection (a channel's broadcaster, a
+/// subscriber's catch-up, an embedder's worker), within
 /// the limit the server sets: every thread counts, because each costs memory
 /// mappings that a process has only so many of.
 #[derive(Clone)]

@@ -9,7 +9,9 @@
 //!
 //! A [`Channel`] is a `Mutex` around a ring of its most recent messages, plus one
 //! `Condvar`. Publishing appends to the ring, evicts the oldest messages past the
-//! window, and wakes every waiter with `notify_all`. A reader owns nothing but its
+//! window, and wakes every waiter with `notify_all` — the long-polls, and one
+//! broadcaster per channel that writes to its streaming subscribers
+//! ([`broadcast`]). A reader owns nothing but its
 //! cursor. So a slow client never grows a queue and never slows the publisher: it
 //! only falls behind in the ring and, if it falls out of it, is told so by the
 //! batch's `gap` flag. Memory is bounded by the window (a count and a byte budget

@@ -53,7 +53,7 @@
 //! When the server shuts down it closes the document (`</body></html>`) and the
 //! chunked body.
 
-use super::{as_is, gap_json, message_json, stream, subscription, Item, StreamConfig};
+use super::{as_is, gap_json, message_json, stream_subscription, subscription, Item, StreamConfig};
 use crate::codec::json::Html;
 use crate::http::{Request, Response};
 use crate::hub::broadcast::Format;
@@ -91,7 +91,7 @@ fn open(hub: &Hub, request: &Request, config: StreamConfig) -> Result<Response, 
         opening.push_str(&" ".repeat(PADDING_BYTES));
         opening.push_str("-->\n");
         out.write_all(opening.as_bytes())?;
-        stream(out, &channel, start, FORMAT, config.heartbeat)?;
+        stream_subscription(out, &channel, start, FORMAT, config.heartbeat)?;
         // Only after a clean end (shutdown): finish the document.
         out.write_all(b"</body></html>\n")
     });

@@ -15,8 +15,11 @@
 //! | a plain TCP socket (Flash-era) | `tcp` | `tcp` (off by default) |
 //!
 //! This module holds what they share: the contract's JSON for messages and
-//! batches, reading the channel and cursor out of a request, and [`pump`], the
-//! loop of the three streaming techniques.
+//! batches, reading the channel and cursor out of a request, and [`stream_subscription`],
+//! how the three streaming techniques subscribe their response to the
+//! channel's broadcast ([`crate::hub::broadcast`]), whose one broadcaster
+//! writes each message to every caught-up subscriber while the subscriber's own
+//! thread only reads.
 
 pub mod publish;
 
@@ -77,16 +80,6 @@ impl Default for StreamConfig {
     }
 }
 
-/// How often a pump — the extra thread of a WebSocket or TCP subscription, which
-/// waits on the hub while the connection's own thread reads — wakes when the
-/// channel is quiet, to see whether its connection ended. A channel's `Condvar`
-/// cannot wake one waiter alone, so this bounds how long a pump outlives its
-/// connection (and holds a thread and a descriptor): clients that connect and
-/// leave at a high rate on a quiet channel leave at most one second's worth of
-/// pumps behind, at the cost of one short wake-up per idle subscription per
-/// second.
-pub const PUMP_WAKE: Duration = Duration::from_secs(1);
-
 pub use crate::hub::broadcast::Item;
 
 /// Serves a streaming subscription (SSE, XHR streaming, the forever frame) to
@@ -110,7 +103,7 @@ pub use crate::hub::broadcast::Item;
 ///
 /// `ConnectionAborted` when the subscription ended without the channel
 /// closing; the error of the first write otherwise.
-pub fn stream(
+pub fn stream_subscription(
     out: &mut BodyWriter<'_>,
     channel: &Arc<Channel>,
     cursor: u64,
@@ -219,7 +212,7 @@ impl Sink for HttpSink {
 }
 
 /// The classic loop of a streaming transport, for a body that has no socket
-/// of its own ([`stream`] serves those that do): wait on the channel for the
+/// of its own ([`stream_subscription`] serves those that do): wait on the channel for the
 /// batch after `cursor`, write it in `format` (or a heartbeat when the wait ran
 /// out empty), flush it as one piece, move the cursor, repeat — until the
 /// channel closes (returns `Ok`) or a write fails (returns the error).

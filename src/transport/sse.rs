@@ -60,7 +60,7 @@
 //! `X-Accel-Buffering: no` asks nginx-style proxies not to buffer the response,
 //! which would otherwise hold events back.
 
-use super::{as_is, channel, stream, Item, StreamConfig};
+use super::{as_is, channel, stream_subscription, Item, StreamConfig};
 use crate::http::{Request, Response};
 use crate::hub::broadcast::Format;
 use crate::hub::{Hub, Message, DEFAULT_EVENT};
@@ -87,7 +87,7 @@ pub fn handler(
         let cursor = resume_cursor(&request).unwrap_or_else(|| channel.last_id());
         Response::stream("text/event-stream", move |out| {
             write!(out, "retry: {}\n\n", config.retry.as_millis())?;
-            stream(out, &channel, cursor, FORMAT, config.heartbeat)
+            stream_subscription(out, &channel, cursor, FORMAT, config.heartbeat)
         })
         .header("Cache-Control", "no-cache")
         .header("X-Accel-Buffering", "no")

@@ -38,7 +38,7 @@
 //! nginx-style proxies not to, and `X-Content-Type-Options: nosniff` keeps the
 //! browser from buffering the start of the body to sniff its type.
 
-use super::{as_is, stream, subscription, write_json_line, StreamConfig};
+use super::{as_is, stream_subscription, subscription, write_json_line, StreamConfig};
 use crate::http::{Request, Response};
 use crate::hub::broadcast::Format;
 use crate::hub::Hub;
@@ -72,7 +72,7 @@ fn open(hub: &Hub, request: &Request, config: StreamConfig) -> Result<Response, 
             padding.push(b'\n');
             out.write_all(&padding)?;
         }
-        stream(out, &channel, start, FORMAT, config.heartbeat)
+        stream_subscription(out, &channel, start, FORMAT, config.heartbeat)
     });
     Ok(response
         .header("Cache-Control", "no-cache")

@@ -34,11 +34,13 @@
 //! closed. Messages are the contract's message JSON, so the cursor and gap rules
 //! are those of every other transport.
 //!
-//! Like a WebSocket subscription, a connection has two threads: its own reads
-//! the client's lines, a pump (a server helper) waits on the hub and writes.
-//! The pump's heartbeat finds a vanished client; it then shuts the socket, which
-//! ends the reader too. When the reader ends first, the pump sees it within
-//! [`PUMP_WAKE`].
+//! Like a WebSocket subscription, a connection has one thread, which reads the
+//! client's lines; the channel's broadcaster ([`crate::hub::broadcast`]) writes
+//! the messages and, after [`StreamConfig::heartbeat`] of silence, the empty
+//! line — the same bytes to every line subscriber, and the same as XHR
+//! streaming's ndjson. The heartbeat finds a vanished client: its failing
+//! write shuts the socket, which ends the reader too. When the reader ends
+//! first, the subscription leaves the broadcast at once.
 
 use super::{as_is, write_json_line, StreamConfig};
 use crate::http::response::Upgraded;

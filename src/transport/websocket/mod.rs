@@ -31,20 +31,22 @@
 //!
 //! - `/echo` answers every text and binary message with itself (the target of
 //!   conformance suites such as Autobahn|Testsuite), up to 16 MiB.
-//! - `/channels/{ch}/ws` subscribes to a channel. The connection's own thread
-//!   reads: each text message is published to the channel (a binary one closes
-//!   with 1003, one over the hub's message limit with 1009). One more thread,
-//!   the *pump*, waits on the hub and sends each channel message as a text frame
-//!   holding the message JSON — to every subscriber, the sender included — with
+//! - `/channels/{ch}/ws` subscribes to a channel, on the connection's one
+//!   thread. It joins the channel's broadcast ([`crate::hub::broadcast`]): the
+//!   channel's broadcaster sends each message as a text frame holding the
+//!   message JSON — to every subscriber, the sender included, the same frame
+//!   bytes to all, since server frames are not masked (§5.1) — with
 //!   `{"gap":true,"oldest":N}` before a replay that skips. `?since=N` replays
-//!   after `since` first; without it, only new messages come. The two threads
-//!   share the socket's writing side through one [`Sender`].
+//!   after `since` first; without it, only new messages come. Meanwhile the
+//!   connection's thread reads: each text message is published to the channel
+//!   (a binary one closes with 1003, one over the hub's message limit with
+//!   1009). Both write through one [`Sender`], so frames never interleave.
 //!
-//! When the reader ends (the client closed or vanished), it marks the
-//! subscription done and closes the socket; the pump sees the mark at its next
-//! wake-up — a message, or at the latest [`PUMP_WAKE`] (one second) later — and
-//! ends too. When the hub closes (server shutdown), the pump sends close 1001 and the
-//! reader ends with the closing handshake.
+//! When the reader ends (the client closed or vanished), the subscription
+//! leaves the broadcast at once. When the hub closes (server shutdown), the
+//! broadcaster sends close 1001 and the reader ends with the closing
+//! handshake. A subscriber that stops reading falls behind: a helper thread
+//! catches it up from the channel's ring, and it joins again.
 
 pub mod client;
 pub mod frame;

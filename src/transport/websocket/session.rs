@@ -28,8 +28,8 @@
 //!
 //! Writing goes through a [`Sender`], a cloneable handle around one `Mutex`, so
 //! that two threads can send on one socket (the channel endpoint's reader
-//! answers pings while its pump thread writes channel messages) and no frame is
-//! ever interleaved with another.
+//! answers pings while the channel's broadcaster writes channel messages) and
+//! no frame is ever interleaved with another.
 
 use super::frame::{self, Frame, OpCode, Role};
 use crate::codec::sha1::Sha1;
@@ -854,7 +854,7 @@ impl WebSocket {
     /// Stops reading a connection whose input ended without a closing
     /// handshake: the peer left, or the server is shutting down and ended the
     /// reads itself. Only the reading side is shut: another thread may still be
-    /// sending a last close frame (a channel pump's 1001), and the socket closes
+    /// sending a last close frame (a channel broadcaster's 1001), and the socket closes
     /// when the last handle to it is dropped.
     fn abandon(&mut self) {
         self.state = State::Closed;
