@@ -105,18 +105,36 @@ pub fn echo_handler(
     move |request| accept(&request, &cors, &config, |ws, _| echo(ws))
 }
 
+/// Answers each message with itself. A client that sends a burst gets the
+/// replies in one write: they are gathered while the next message is already
+/// buffered whole, and sent before a read would wait (or before a control
+/// frame, such as a close, is handled).
 fn echo(mut ws: WebSocket) {
+    let sender = ws.sender();
+    let mut replies = Vec::new();
     loop {
-        let sent = match ws.read() {
-            Ok(Message::Text(text)) => ws.send_text(&text),
-            Ok(Message::Binary(data)) => ws.send_binary(&data),
+        let (opcode, payload) = match ws.read() {
+            Ok(Message::Text(text)) => (OpCode::Text, text.into_bytes()),
+            Ok(Message::Binary(data)) => (OpCode::Binary, data),
             Ok(Message::Close(_)) | Err(_) => return,
         };
-        if sent.is_err() {
-            return;
+        frame::encode(&mut replies, true, opcode, &payload, None);
+        if !ws.has_next_message() {
+            if sender.encoded(&replies).is_err() {
+                return;
+            }
+            replies.clear();
+            // Keep a buffer for bursts of small replies, not one a 16 MiB
+            // message grew.
+            if replies.capacity() > ECHO_BUFFER {
+                replies = Vec::new();
+            }
         }
     }
 }
+
+/// The most reply bytes `echo` keeps allocated between bursts.
+const ECHO_BUFFER: usize = 256 * 1024;
 
 /// The handler for `/channels/{ch}/ws[?since=N]`. Messages larger than the
 /// hub's message limit close with 1009.

@@ -542,6 +542,22 @@ impl WebSocket {
         self
     }
 
+    /// True when the next message is already here whole, in one frame: the
+    /// next [`WebSocket::read`] returns it without waiting for the socket. A
+    /// server answering a burst of messages can gather its replies while this
+    /// holds, and write them in one go when it does not (before `read` would
+    /// wait), which saves a `write` per message.
+    pub fn has_next_message(&self) -> bool {
+        match frame::parse_header(&self.buf, self.role, self.config.max_frame) {
+            Ok(Parsed::Complete { value, .. }) => {
+                value.fin
+                    && matches!(value.opcode, OpCode::Text | OpCode::Binary)
+                    && self.buf.len() - value.size >= value.length as usize
+            }
+            _ => false,
+        }
+    }
+
     /// The connection's socket.
     pub fn socket(&self) -> &TcpStream {
         &self.stream
