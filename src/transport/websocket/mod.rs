@@ -156,6 +156,8 @@ pub fn channel_handler(
         let config = WsConfig {
             max_frame: config.max_frame.min(limit),
             max_message: config.max_message.min(limit),
+            // A subscriber mostly waits: one stack page less per connection.
+            read_buffer: config.read_buffer.min(session::QUIET_READ),
             ..config.clone()
         };
         accept(&request, &cors, &config, move |ws, helpers| {
