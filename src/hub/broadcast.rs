@@ -379,6 +379,10 @@ fn catch_up(
             return fail(End::Closed);
         }
         let mut registry = lock(&channel.broadcast.registry);
+        if let Mode::Ended(why) = lock(&subscriber.state).mode {
+            // Left while a helper caught it up: it must not join again.
+            return Err(why);
+        }
         if registry.running && cursor < registry.delivered {
             continue; // the broadcaster delivered more meanwhile: read it
         }

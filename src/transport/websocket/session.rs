@@ -230,9 +230,18 @@ struct Writer {
     role: Role,
     /// When our close frame went out; nothing but that may follow it (§5.5.1).
     close_sent: Option<Instant>,
+    /// A write of [`Sender::encoded_now`] stopped inside a frame: its rest is
+    /// owed (through [`Sender::encoded`]) before any other frame may start.
+    owed: bool,
+    /// Frames sent while the rest was owed (pongs, a close), written after it.
+    deferred: Vec<u8>,
     masks: MaskKeys,
     frame: Vec<u8>,
 }
+
+/// The most frame bytes that may wait behind an owed rest: pongs and a close
+/// frame are small, and a peer that pings while it reads nothing is not kept.
+const MAX_DEFERRED: usize = 16 * 1024;
 
 impl Sender {
     fn new(stream: Arc<TcpStream>, role: Role) -> Sender {
@@ -243,6 +252,8 @@ impl Sender {
                 meter: None,
                 role,
                 close_sent: None,
+                owed: false,
+                deferred: Vec::new(),
                 masks: MaskKeys::new(),
                 frame: Vec::new(),
             })),
@@ -326,9 +337,18 @@ impl Sender {
     /// # Errors
     ///
     /// [`Error::Io`] if the write fails or times out.
+    ///
+    /// After [`Sender::encoded_now`] stopped inside a frame, the next call
+    /// must carry the rest: it is written first (even after a close frame,
+    /// which then waits behind it), then the frames deferred meanwhile.
     pub fn encoded(&self, frames: &[u8]) -> Result<(), Error> {
         let mut writer = lock(&self.writer);
-        if writer.close_sent.is_none() {
+        if writer.owed {
+            writer.write(frames)?;
+            writer.owed = false;
+            let deferred = std::mem::take(&mut writer.deferred);
+            writer.write(&deferred)?;
+        } else if writer.close_sent.is_none() {
             writer.write(frames)?;
         }
         Ok(())
@@ -342,7 +362,7 @@ impl Sender {
     ///
     /// [`Error::Io`] if the socket failed.
     pub fn encoded_now(&self, frames: &[u8]) -> Result<usize, Error> {
-        let writer = lock(&self.writer);
+        let mut writer = lock(&self.writer);
         if writer.close_sent.is_some() {
             return Ok(frames.len());
         }
@@ -354,6 +374,8 @@ impl Sender {
         if let Some(meter) = &writer.meter {
             meter.written(written);
         }
+        // Stopped inside the frames: no other frame may start before the rest.
+        writer.owed = 0 < written && written < frames.len();
         Ok(written)
     }
 
@@ -388,7 +410,17 @@ impl Writer {
         let mut frame = std::mem::take(&mut self.frame);
         frame.clear();
         frame::encode(&mut frame, fin, opcode, payload, mask);
-        let written = self.write(&frame);
+        let written = if self.owed {
+            // Behind a half-written frame: this one waits for the rest.
+            if self.deferred.len() + frame.len() > MAX_DEFERRED {
+                Err(io::Error::other("peer not reading"))
+            } else {
+                self.deferred.extend_from_slice(&frame);
+                Ok(())
+            }
+        } else {
+            self.write(&frame)
+        };
         // Keep a buffer for frames up to 64 KiB, not a 16 MiB one for the next
         // 16-byte frame.
         if frame.capacity() <= 64 * 1024 + 16 {
