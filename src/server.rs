@@ -97,7 +97,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// How many bytes one `read` asks for.
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 4 * 1024;
 /// How many threads accept connections. `std` listens with a backlog of 128,
 /// and a burst of connects overflows it (the kernel drops the SYNs, which come
 /// back a second later) whenever no accepting thread gets the processor, which
@@ -658,7 +658,6 @@ enum Stop {
 struct Connection<'a> {
     stream: &'a Arc<TcpStream>,
     buf: Vec<u8>,
-    scratch: Box<[u8]>,
     /// The read timeout set on the socket now, to set it again only when it
     /// is far off the time left (a `setsockopt` per request costs a third of
     /// a keep-alive request's system calls).
@@ -690,7 +689,6 @@ fn serve_connection(
     let mut conn = Connection {
         stream,
         buf: Vec::new(),
-        scratch: Box::default(),
         read_timeout: None,
         helpers,
         request_bytes: 0,
@@ -889,13 +887,11 @@ impl Connection<'_> {
 
     /// One read into `buf`; the number of bytes read, 0 at end of stream.
     fn read_once(&mut self) -> io::Result<usize> {
-        // Read into a buffer zeroed once, not per read (and again only after a
-        // stream released it).
-        if self.scratch.is_empty() {
-            self.scratch = vec![0; READ_CHUNK].into_boxed_slice();
-        }
-        let n = (&**self.stream).read(&mut self.scratch[..])?;
-        self.buf.extend_from_slice(&self.scratch[..n]);
+        // Through a buffer on the stack: a connection that waits (a long-poll
+        // in its handler, an idle keep-alive) then holds no read buffer.
+        let mut chunk = [0u8; READ_CHUNK];
+        let n = (&**self.stream).read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
         Ok(n)
     }
 
@@ -942,9 +938,6 @@ impl Connection<'_> {
                 response.write_head(&mut out, version, framing, close);
                 self.write_all(&out)?;
                 if !head_only {
-                    // A stream may be open for hours and reads nothing meanwhile:
-                    // its read buffer is memory better returned.
-                    self.scratch = Box::default();
                     self.stream_body(version, write_body)?;
                 }
             }
@@ -952,10 +945,6 @@ impl Connection<'_> {
                 response.write_head(&mut out, version, Framing::None, false);
                 self.write_all(&out)?;
                 let leftover = std::mem::take(&mut self.buf);
-                // The new protocol reads on its own, for as long as the
-                // connection lasts: the HTTP read buffer is memory better
-                // returned (16 KiB of a WebSocket's ~30 KiB, measured).
-                self.scratch = Box::default();
                 let stream = Arc::clone(self.stream);
                 // The new protocol's code is the embedder's: a panic in it ends this
                 // connection, never the server.
