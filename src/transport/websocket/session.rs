@@ -1014,6 +1014,80 @@ mod tests {
         Ok(utf8.is_complete())
     }
 
+    /// A broadcaster's write that stops inside a frame leaves the rest owed:
+    /// a ping sent meanwhile waits behind it, so the peer reads whole frames.
+    #[test]
+    fn a_frame_cut_by_a_short_write_is_finished_before_the_next() {
+        use std::net::TcpListener;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (socket, _) = listener.accept().unwrap();
+        socket
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let sender = Sender::new(Arc::new(socket), Role::Server);
+        // The broadcaster's bound: writes give up after a few milliseconds.
+        let socket = Arc::clone(&lock(&sender.writer).stream);
+        socket
+            .set_write_timeout(Some(Duration::from_millis(2)))
+            .unwrap();
+        let payload = vec![b'x'; 256 * 1024];
+        let mut frames = Vec::new();
+        frame::encode(&mut frames, true, OpCode::Text, &payload, None);
+        // The peer reads nothing, so the socket's buffers fill up; stop at the
+        // first write that took part of the frame (bounded: buffers are finite).
+        let mut whole = 0;
+        let rest = loop {
+            assert!(whole < 1000, "no short write in 1000 frames");
+            let written = sender.encoded_now(&frames).unwrap();
+            if written == frames.len() {
+                whole += 1;
+            } else if written > 0 {
+                break frames[written..].to_vec();
+            }
+        };
+        assert!(lock(&sender.writer).owed);
+        sender.ping(b"between").unwrap(); // deferred, not written into the cut
+        let reader = std::thread::spawn(move || {
+            peer.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut wire = Vec::new();
+            let mut chunk = vec![0u8; 64 * 1024];
+            // Every whole frame, the cut one, then the ping (2 + 7 bytes).
+            let expected = (whole + 1) * frames.len() + 9;
+            while wire.len() < expected {
+                let n = peer.read(&mut chunk).unwrap();
+                assert!(n > 0, "closed early");
+                wire.extend_from_slice(&chunk[..n]);
+            }
+            wire
+        });
+        sender.encoded(&rest).unwrap();
+        assert!(!lock(&sender.writer).owed);
+        let wire = reader.join().unwrap();
+        let mut at = 0;
+        for _ in 0..=whole {
+            let Ok(Parsed::Complete { value, consumed }) =
+                frame::parse(&wire[at..], Role::Client, 1 << 20)
+            else {
+                panic!("a whole frame at {at}");
+            };
+            assert_eq!(
+                (value.opcode, value.payload.len()),
+                (OpCode::Text, payload.len())
+            );
+            at += consumed;
+        }
+        let Ok(Parsed::Complete { value, .. }) = frame::parse(&wire[at..], Role::Client, 125)
+        else {
+            panic!("the ping after the frames");
+        };
+        assert_eq!(
+            (value.opcode, &value.payload[..]),
+            (OpCode::Ping, &b"between"[..])
+        );
+    }
+
     #[test]
     fn utf8_split_anywhere() {
         let text = "κόσμε ☃ 𝄞 done".as_bytes();
