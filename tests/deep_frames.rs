@@ -7,13 +7,13 @@
 
 mod common;
 
-use common::ws::{handshake_request, read_close_code};
+use common::ws::{raw_session_at, read_close_code};
 use common::{read_response_to, LIVENESS};
 use realtime_web::http::{Cors, Request, Response, Router};
 use realtime_web::server::{Config, Server};
 use realtime_web::transport::websocket::{self, WsConfig};
 use std::hint::black_box;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 
 /// The frame an embedder's handler might reasonably have: a 200 KB buffer.
@@ -57,16 +57,7 @@ fn a_200_kb_frame_runs_on_connection_and_helper_threads() {
     let response = read_response_to(&mut BufReader::new(&stream), false).unwrap();
     assert_eq!((response.status, response.text().as_str()), (200, "7"));
 
-    let mut ws = TcpStream::connect(addr).unwrap();
-    ws.set_read_timeout(Some(LIVENESS)).unwrap();
-    ws.write_all(handshake_request("/deep-helper", "").as_bytes())
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        ws.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
+    let mut ws = raw_session_at(addr, "/deep-helper");
     assert_eq!(read_close_code(&mut ws), Some(1000), "the helper ran");
 
     stop.shutdown();

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::ws::{client_frame, handshake_request, read_close_code};
+use common::ws::{client_frame, raw_session_at, read_close_code};
 use common::{read_response_to, LIVENESS};
 use realtime_web::http::{Cors, Request, Router};
 use realtime_web::server::{Config, Server, ShutdownHandle};
@@ -49,22 +49,6 @@ fn await_threads(handle: &ShutdownHandle, target: usize) -> usize {
     handle.threads()
 }
 
-fn open(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(LIVENESS)).unwrap();
-    stream
-        .write_all(handshake_request("/panics", "").as_bytes())
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101 "));
-    stream
-}
-
 #[test]
 fn a_panicking_helper_closes_its_websocket_with_1011_and_nothing_else() {
     let (addr, handle) = start();
@@ -78,7 +62,7 @@ fn a_panicking_helper_closes_its_websocket_with_1011_and_nothing_else() {
     assert_eq!(ask(&mut bystander), 404);
 
     for _ in 0..3 {
-        let mut ws = open(addr);
+        let mut ws = raw_session_at(addr, "/panics");
         assert_eq!(read_close_code(&mut ws), Some(1011));
         // Answer the close; the server then closes TCP.
         ws.write_all(&client_frame(0x88, &1011u16.to_be_bytes()))

@@ -5,9 +5,9 @@
 
 #![allow(dead_code)]
 
-use super::TestServer;
+use super::{TestServer, LIVENESS};
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 
 /// The `Sec-WebSocket-Key` of RFC 6455 §1.3's example.
 pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -26,7 +26,13 @@ pub fn handshake_request(path: &str, extra: &str) -> String {
 
 /// A raw client after a successful handshake: frames are written by hand.
 pub fn raw_session(server: &TestServer, path: &str) -> TcpStream {
-    let mut stream = server.connect();
+    raw_session_at(server.addr, path)
+}
+
+/// [`raw_session`] with any server at `addr`.
+pub fn raw_session_at(addr: SocketAddr, path: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(LIVENESS)).unwrap();
     stream
         .write_all(handshake_request(path, "").as_bytes())
         .unwrap();
