@@ -282,9 +282,7 @@ impl Subscription {
             Mode::Live | Mode::CatchingUp => None,
         }
     }
-}
 
-impl Subscription {
     /// The last id written to the subscriber.
     pub fn cursor(&self) -> u64 {
         lock(&self.subscriber.state).cursor
@@ -387,8 +385,9 @@ fn catch_up(
             continue; // the broadcaster delivered more meanwhile: read it
         }
         if !registry.running {
-            // The first subscriber (none is registered when none runs) starts
-            // the broadcaster at its own cursor.
+            // A broadcaster runs while any subscriber is registered (or until
+            // the channel closes), so this is the first: it starts the
+            // broadcaster at its own cursor.
             let broadcaster = Arc::clone(channel);
             if (subscriber.spawn)(Box::new(move || broadcast(&broadcaster))).is_err() {
                 lock(&subscriber.state).mode = Mode::Ended(End::Busy);
