@@ -235,7 +235,9 @@ struct Writer {
     owed: bool,
     /// Frames sent while the rest was owed (pongs, a close), written after it.
     deferred: Vec<u8>,
-    masks: MaskKeys,
+    /// A client's masking keys; a server sends its frames unmasked (§5.1),
+    /// so it never reads `/dev/urandom` for them.
+    masks: Option<MaskKeys>,
     frame: Vec<u8>,
 }
 
@@ -254,7 +256,7 @@ impl Sender {
                 close_sent: None,
                 owed: false,
                 deferred: Vec::new(),
-                masks: MaskKeys::new(),
+                masks: (role == Role::Client).then(MaskKeys::new),
                 frame: Vec::new(),
             })),
         }
@@ -404,7 +406,7 @@ impl Sender {
 impl Writer {
     fn write_frame(&mut self, opcode: OpCode, payload: &[u8], fin: bool) -> io::Result<()> {
         let mask = match self.role {
-            Role::Client => Some(self.masks.next()),
+            Role::Client => Some(self.masks.get_or_insert_with(MaskKeys::new).next()),
             Role::Server => None,
         };
         let mut frame = std::mem::take(&mut self.frame);
