@@ -231,6 +231,10 @@ struct Subscriber {
     heartbeat: Option<Duration>,
     spawn: Spawn,
     state: Mutex<State>,
+    /// Held by a catch-up for each of its writes, so that leaving waits for
+    /// the one under way and nothing of it lands after the subscription's own
+    /// last bytes (the end of a stream, a close frame).
+    catching_up: Mutex<()>,
 }
 
 impl fmt::Debug for Subscriber {
@@ -291,11 +295,15 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut registry = lock(&self.channel.broadcast.registry);
-        registry
-            .subscribers
-            .retain(|s| !Arc::ptr_eq(s, &self.subscriber));
-        lock(&self.subscriber.state).mode = Mode::Ended(End::Failed);
+        {
+            let mut registry = lock(&self.channel.broadcast.registry);
+            registry
+                .subscribers
+                .retain(|s| !Arc::ptr_eq(s, &self.subscriber));
+            lock(&self.subscriber.state).mode = Mode::Ended(End::Failed);
+        }
+        // A catch-up's write under way finishes first; it writes no more.
+        drop(lock(&self.subscriber.catching_up));
     }
 }
 
@@ -334,6 +342,7 @@ impl Channel {
                 mode: Mode::CatchingUp,
                 last_write: Instant::now(),
             }),
+            catching_up: Mutex::new(()),
         });
         let subscription = Subscription {
             channel: Arc::clone(self),
@@ -357,16 +366,29 @@ fn catch_up(
         subscriber.sink.end(why);
         Err(why)
     };
-    if !pending.is_empty() && subscriber.sink.write_all(&pending).is_err() {
-        return fail(End::Failed);
+    // One write of the catch-up, unless the subscription ended meanwhile
+    // (then its own thread has the connection: leave it alone).
+    let write = |bytes: &[u8]| -> Result<(), Option<End>> {
+        let _writing = lock(&subscriber.catching_up);
+        if let Mode::Ended(why) = lock(&subscriber.state).mode {
+            return Err(Some(why));
+        }
+        subscriber.sink.write_all(bytes).map_err(|_| None)
+    };
+    match write(&pending) {
+        Ok(()) => {}
+        Err(None) => return fail(End::Failed),
+        Err(Some(why)) => return Err(why),
     }
     loop {
         let cursor = lock(&subscriber.state).cursor;
         let batch = channel.read_after(cursor);
         let bytes = subscriber.format.encode(&batch, cursor, cursor);
         if !bytes.is_empty() {
-            if subscriber.sink.write_all(&bytes).is_err() {
-                return fail(End::Failed);
+            match write(&bytes) {
+                Ok(()) => {}
+                Err(None) => return fail(End::Failed),
+                Err(Some(why)) => return Err(why),
             }
             let mut state = lock(&subscriber.state);
             state.cursor = batch.next;
