@@ -209,6 +209,21 @@ pub fn write_all_before(
     Ok(())
 }
 
+/// One write of `bytes` to `out`, however much of them it takes: a write that
+/// timed out (or was interrupted) took none. For a socket whose write timeout
+/// bounds how long the caller may block (a broadcaster's bounded write).
+///
+/// # Errors
+///
+/// Any error of `out` but a timeout or an interruption.
+pub fn write_now(out: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<usize> {
+    match out.write(bytes) {
+        Ok(written) => Ok(written),
+        Err(e) if is_timeout(&e) || e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether `list` (a comma-separated header value, RFC 9110 §5.6.1) holds
 /// `token`, compared case-insensitively. Empty elements are ignored.
 pub fn list_has_token(list: &str, token: &str) -> bool {

@@ -49,7 +49,7 @@ pub mod tcp;
 
 use crate::codec::json::{self, Html};
 use crate::http::response::{BodyWriter, StreamConnection};
-use crate::http::{chunked, is_timeout, write_all_before, Request, Response};
+use crate::http::{chunked, write_all_before, write_now, Request, Response};
 use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
 use crate::hub::{self, Batch, Channel, Hub, Message};
 use std::fmt::Write as _;
@@ -183,14 +183,9 @@ impl HttpSink {
 
 impl Sink for HttpSink {
     fn write_now(&self, bytes: &[u8]) -> io::Result<usize> {
-        match (&*self.connection.socket).write(bytes) {
-            Ok(written) => {
-                self.count(written);
-                Ok(written)
-            }
-            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => Ok(0),
-            Err(e) => Err(e),
-        }
+        let written = write_now(&mut &*self.connection.socket, bytes)?;
+        self.count(written);
+        Ok(written)
     }
 
     fn write_all(&self, bytes: &[u8]) -> io::Result<()> {

@@ -44,7 +44,7 @@
 
 use super::{as_is, write_json_line, StreamConfig};
 use crate::http::response::Upgraded;
-use crate::http::{is_timeout, write_all_before};
+use crate::http::{write_all_before, write_now};
 use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
 use crate::hub::{self, Channel, Hub, DEFAULT_EVENT};
 use std::io::{self, Read, Write};
@@ -259,11 +259,7 @@ struct TcpSink(Arc<Writer>);
 impl Sink for TcpSink {
     fn write_now(&self, bytes: &[u8]) -> io::Result<usize> {
         let _one_at_a_time = lock(&self.0.lock);
-        match (&*self.0.stream).write(bytes) {
-            Ok(written) => Ok(written),
-            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => Ok(0),
-            Err(e) => Err(e),
-        }
+        write_now(&mut &*self.0.stream, bytes)
     }
 
     fn write_all(&self, bytes: &[u8]) -> io::Result<()> {

@@ -35,7 +35,7 @@ use super::frame::{self, Frame, OpCode, Role};
 use crate::codec::sha1::Sha1;
 use crate::http::request::Parsed;
 use crate::http::stats::Meter;
-use crate::http::{is_timeout, write_all_before};
+use crate::http::{is_timeout, write_all_before, write_now};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -368,11 +368,7 @@ impl Sender {
         if writer.close_sent.is_some() {
             return Ok(frames.len());
         }
-        let written = match (&*writer.stream).write(frames) {
-            Ok(n) => n,
-            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => 0,
-            Err(e) => return Err(Error::Io(e)),
-        };
+        let written = write_now(&mut &*writer.stream, frames)?;
         if let Some(meter) = &writer.meter {
             meter.written(written);
         }
