@@ -26,6 +26,11 @@ impl Drop for Both {
 }
 
 fn start(window: usize) -> Both {
+    start_with(window, Config::default())
+}
+
+/// [`start`] with `config` for the line protocol's server.
+fn start_with(window: usize, config: Config) -> Both {
     let http = TestServer::with(
         Config::default(),
         Options {
@@ -33,7 +38,7 @@ fn start(window: usize) -> Both {
             ..Options::default()
         },
     );
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
+    let server = Server::bind("127.0.0.1:0", config).unwrap();
     let tcp = server.local_addr();
     let tcp_stop = server.shutdown_handle();
     let stream = StreamConfig {
@@ -164,6 +169,33 @@ fn the_largest_ids_get_the_gap_then_the_window() {
             assert!(next_line(&mut reader).starts_with(&format!("{{\"id\":{expected},")));
         }
     }
+}
+
+/// At the thread limit no broadcaster can start for a new channel: the
+/// subscriber is told so in a line, and closed; the first one still works.
+#[test]
+fn a_subscription_without_a_broadcaster_is_refused_with_a_line() {
+    // Three threads: the first subscriber's connection and its channel's
+    // broadcaster, then the second subscriber's connection.
+    let both = start_with(
+        1024,
+        Config {
+            max_threads: 3,
+            ..Config::default()
+        },
+    );
+    let mut first = client(&both, "SUB one\n");
+    waiting(&both, "one", 1);
+    let mut second = client(&both, "SUB two\n");
+    assert_eq!(next_line(&mut second), "ERR server busy, try again later");
+    assert!(is_closed(&mut second));
+    both.http
+        .hub
+        .channel("one")
+        .unwrap()
+        .publish("message", "still here")
+        .unwrap();
+    assert!(next_line(&mut first).contains("still here"));
 }
 
 #[test]

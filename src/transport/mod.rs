@@ -82,8 +82,8 @@ impl Default for StreamConfig {
 
 pub use crate::hub::broadcast::Item;
 
-/// Serves a streaming subscription (SSE, XHR streaming, the forever frame) to
-/// the end of the connection, after the transport wrote its opening to `out`:
+/// Serves a streaming subscription (SSE, XHR streaming, the forever frame:
+/// HTTP streaming, RFC 6202 §3) to the end of the connection, after the transport wrote its opening to `out`:
 /// flushes that, writes what the ring holds after `cursor` in `format`, and
 /// joins the channel's broadcast, whose broadcaster writes each new message
 /// to this socket (with `heartbeat` after silence) while this thread only
