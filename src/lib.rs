@@ -83,8 +83,10 @@
 pub mod codec;
 pub mod http;
 pub mod hub;
+pub mod net;
 pub mod server;
 pub mod showcase;
+mod sync;
 pub mod transport;
 
 pub use http::{Request, Response, Router};

@@ -89,7 +89,7 @@ fn a_panicking_helper_of_a_raw_connection_closes_it() {
                 .expect("a helper thread");
             // Blocks until the server closes the socket for the panic.
             let mut sink = [0u8; 64];
-            while matches!((&*connection.stream).read(&mut sink), Ok(n) if n > 0) {}
+            while matches!(connection.socket.read(&mut sink), Ok(n) if n > 0) {}
         })
     });
     for _ in 0..3 {

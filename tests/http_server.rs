@@ -602,10 +602,10 @@ fn head_of_a_stream_does_not_run_it() {
 #[test]
 fn upgrade_hands_over_the_socket_with_the_bytes_already_read() {
     let (addr, shutdown, running) = custom(|_: Request| {
-        Response::upgrade(|upgraded| {
+        Response::upgrade(|connection| {
             // A toy protocol: echo every byte back, upper-cased, until EOF.
-            let mut stream: &std::net::TcpStream = &upgraded.stream;
-            let _ = stream.write_all(&upgraded.leftover.to_ascii_uppercase());
+            let mut stream = &*connection.socket;
+            let _ = stream.write_all(&connection.leftover.to_ascii_uppercase());
             let mut buf = [0u8; 256];
             while let Ok(n @ 1..) = stream.read(&mut buf) {
                 let _ = stream.write_all(&buf[..n].to_ascii_uppercase());
@@ -682,7 +682,7 @@ fn shutdown_cuts_off_what_does_not_end_by_the_deadline() {
     let mut rest = Vec::new();
     if let Err(e) = stream.read_to_end(&mut rest) {
         assert!(
-            !realtime_web::http::is_timeout(&e),
+            !realtime_web::net::is_timeout(&e),
             "the connection was left open"
         );
     }

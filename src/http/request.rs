@@ -40,7 +40,9 @@
 //! ```
 
 use super::{list_has_token, Error};
+use crate::net::Socket;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Size limits for a request. Every one is checked on the bytes as they arrive,
 /// before anything is allocated for them.
@@ -70,19 +72,7 @@ impl Default for Limits {
     }
 }
 
-/// The result of feeding the bytes received so far to a parser.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Parsed<T> {
-    /// A whole item, and how many input bytes it used.
-    Complete {
-        /// The parsed item.
-        value: T,
-        /// How many bytes of the input it took; the rest belongs to what follows.
-        consumed: usize,
-    },
-    /// The input ends before the item does, and breaks no rule so far.
-    NeedMore,
-}
+pub use crate::codec::Parsed;
 
 /// The HTTP versions this server speaks (RFC 9112 §2.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +124,10 @@ pub struct Request {
     expects_continue: bool,
     body: Vec<u8>,
     params: Vec<(String, String)>,
+    /// The connection's socket, so that the router can tag it with the
+    /// route's label (see [`Socket::tag`]); `None` for a request parsed
+    /// without a connection.
+    socket: Option<Arc<dyn Socket>>,
 }
 
 impl Request {
@@ -237,13 +231,18 @@ impl Request {
     }
 
     /// Sets the body (the server does this after reading it).
-    pub fn set_body(&mut self, body: Vec<u8>) {
+    pub(crate) fn set_body(&mut self, body: Vec<u8>) {
         self.body = body;
     }
 
-    /// Takes the body out of the request.
-    pub fn take_body(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.body)
+    /// Attaches the connection's socket (the server does this).
+    pub(crate) fn set_socket(&mut self, socket: Arc<dyn Socket>) {
+        self.socket = Some(socket);
+    }
+
+    /// The connection's socket, if the request came over one.
+    pub(crate) fn socket(&self) -> Option<&Arc<dyn Socket>> {
+        self.socket.as_ref()
     }
 
     /// The path parameter called `name` that the router matched, such as `ch` in
@@ -257,7 +256,7 @@ impl Request {
     }
 
     /// Records a path parameter (the router does this).
-    pub fn set_param(&mut self, name: &str, value: &str) {
+    pub(crate) fn set_param(&mut self, name: &str, value: &str) {
         self.params.push((name.to_owned(), value.to_owned()));
     }
 
@@ -434,6 +433,7 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed<Request>, Error> {
         expects_continue: false,
         body: Vec::new(),
         params: Vec::new(),
+        socket: None,
     };
     check_host(&request)?;
     request.body_kind = body_kind(&request, limits)?;

@@ -17,16 +17,14 @@
 //! The server adds `Date` (RFC 9110 §6.6.1) and the framing fields; handlers add
 //! the rest.
 
+use super::request::Version;
+use super::Error;
 use crate::codec::json;
+use crate::net::{Connection, Helpers, Socket};
 use std::fmt;
 use std::io::{self, Write};
-use std::net::TcpStream;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use super::request::Version;
-use super::stats::Meter;
 
 /// A closure that writes a streamed body. The writer it gets sends each
 /// `flush` to the client at once; the closure returns when the stream ends.
@@ -46,13 +44,10 @@ pub struct BodyWriter<'a> {
 #[derive(Clone, Debug)]
 pub struct StreamConnection {
     /// The socket, after the response head.
-    pub socket: Arc<TcpStream>,
+    pub socket: Arc<dyn Socket>,
     /// Whether the body is in the chunked coding (HTTP/1.1); otherwise it ends
     /// with the connection (HTTP/1.0).
     pub chunked: bool,
-    /// The route's counters, if it has a label: bytes written past the
-    /// [`BodyWriter`] count here.
-    pub meter: Option<Meter>,
     /// Starts helper threads for the connection, within the server's limit.
     pub helpers: Helpers,
     /// The server's bound on one blocked write to this connection.
@@ -106,83 +101,7 @@ impl fmt::Debug for BodyWriter<'_> {
 }
 
 /// A closure that takes over the connection after `101 Switching Protocols`.
-pub type UpgradeFn = Box<dyn FnOnce(Upgraded) + Send>;
-
-/// The connection, handed to an [`UpgradeFn`].
-#[derive(Debug)]
-pub struct Upgraded {
-    /// The socket, shared so that a reader and a writer thread can use it at once
-    /// (`&TcpStream` is both `Read` and `Write`) without a second file
-    /// descriptor.
-    pub stream: Arc<TcpStream>,
-    /// Bytes the client sent after the request head that the server already
-    /// read: the first bytes of the new protocol.
-    pub leftover: Vec<u8>,
-    /// Starts a helper thread for this connection, counted against the
-    /// server's thread limit.
-    pub helpers: Helpers,
-    /// The route's counters, to count the new protocol's bytes, if the route
-    /// has a label.
-    pub meter: Option<Meter>,
-}
-
-/// The function behind [`Helpers`]: runs a job on a new thread, or refuses.
-pub type HelperFn = dyn Fn(Box<dyn FnOnce() + Send>) -> io::Result<()> + Send + Sync;
-
-/// Starts helper threads for a connection (a channel's broadcaster, a
-/// subscriber's catch-up, an embedder's worker), within
-/// the limit the server sets: every thread counts, because each costs memory
-/// mappings that a process has only so many of.
-#[derive(Clone)]
-pub struct Helpers(Arc<HelperFn>);
-
-impl Helpers {
-    /// Wraps the server's spawning function.
-    pub fn new(spawn: Arc<HelperFn>) -> Helpers {
-        Helpers(spawn)
-    }
-
-    /// Runs `job` on a new thread.
-    ///
-    /// # Errors
-    ///
-    /// `WouldBlock` at the server's thread limit, or the error of the thread's
-    /// creation; the job is then not run.
-    pub fn spawn(&self, job: impl FnOnce() + Send + 'static) -> io::Result<()> {
-        (self.0)(Box::new(job))
-    }
-
-    /// The spawning function itself, as a channel subscription takes it
-    /// ([`crate::hub::broadcast::Spawn`]).
-    pub fn spawner(&self) -> Arc<HelperFn> {
-        Arc::clone(&self.0)
-    }
-
-    /// These helpers, with `hook` run on the helper's thread when a job
-    /// panics, before the server closes the connection: the place for a last
-    /// word to the peer (a WebSocket sends close 1011 there). A helper's panic
-    /// never reaches another connection: the server catches it, closes this
-    /// connection's socket, and counts the thread as ended.
-    pub fn on_panic(self, hook: impl Fn() + Send + Sync + 'static) -> Helpers {
-        let hook = Arc::new(hook);
-        let spawn = self.0;
-        Helpers(Arc::new(move |job: Box<dyn FnOnce() + Send>| {
-            let hook = Arc::clone(&hook);
-            spawn(Box::new(move || {
-                if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(job)) {
-                    hook();
-                    panic::resume_unwind(panic);
-                }
-            }))
-        }))
-    }
-}
-
-impl fmt::Debug for Helpers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Helpers")
-    }
-}
+pub type UpgradeFn = Box<dyn FnOnce(Connection) + Send>;
 
 /// What follows a response's head.
 pub enum Body {
@@ -224,7 +143,18 @@ pub struct Response {
     headers: Vec<(&'static str, String)>,
     body: Body,
     close: bool,
-    meter: Option<Meter>,
+    held: Held,
+}
+
+/// What a response keeps until it has been written whole; see
+/// [`Response::hold`].
+#[derive(Default)]
+struct Held(Vec<Box<dyn Send>>);
+
+impl fmt::Debug for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} held", self.0.len())
+    }
 }
 
 impl Response {
@@ -235,7 +165,7 @@ impl Response {
             headers: Vec::new(),
             body: Body::Bytes(Vec::new()),
             close: false,
-            meter: None,
+            held: Held::default(),
         }
     }
 
@@ -250,6 +180,12 @@ impl Response {
     /// should be a fixed text: never put request bytes in it.
     pub fn error(status: u16, message: &str) -> Response {
         Response::json(status, json::error_object(message))
+    }
+
+    /// The reply to a request refused before it reached a handler: the
+    /// error's status, the contract's JSON body and `Connection: close`.
+    pub fn refusal(error: Error) -> Response {
+        Response::error(error.status(), error.message()).close()
     }
 
     /// `200` with a `text/plain` body.
@@ -279,7 +215,7 @@ impl Response {
     /// `101 Switching Protocols`, then `upgrade` owns the connection; see
     /// [`Body::Upgrade`]. Add the `Upgrade` and protocol fields with
     /// [`Response::header`].
-    pub fn upgrade(upgrade: impl FnOnce(Upgraded) + Send + 'static) -> Response {
+    pub fn upgrade(upgrade: impl FnOnce(Connection) + Send + 'static) -> Response {
         let mut response = Response::new(101).header("Connection", "Upgrade");
         response.body = Body::Upgrade(Box::new(upgrade));
         response
@@ -327,16 +263,14 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Counts this response under `meter`'s label (the router does this for
-    /// labelled routes).
-    pub fn metered(mut self, meter: Meter) -> Response {
-        self.meter = Some(meter);
+    /// Keeps `value` until the response has been written whole — a stream to
+    /// its end, an upgraded connection until it closes — and then drops it:
+    /// for a count of responses in progress (see [`Router::on_route`]).
+    ///
+    /// [`Router::on_route`]: super::Router::on_route
+    pub fn hold(mut self, value: impl Send + 'static) -> Response {
+        self.held.0.push(Box::new(value));
         self
-    }
-
-    /// The meter this response is counted under, if any.
-    pub fn meter(&self) -> Option<&Meter> {
-        self.meter.as_ref()
     }
 
     /// Whether the server will close the connection after this response.

@@ -36,7 +36,8 @@
 //! assert_eq!(response.body_bytes(), Some(&b"hello world"[..]));
 //! ```
 
-use super::{Cors, Request, Response, Stats};
+use super::{Cors, Request, Response};
+use crate::net::Socket;
 use std::sync::Arc;
 
 /// Something that answers requests: the server calls it once per request, on
@@ -54,6 +55,12 @@ pub trait Handler: Send + Sync + 'static {
     /// case.
     fn max_body_for(&self, _request: &Request) -> Option<usize> {
         None
+    }
+
+    /// What the server puts around a connection's socket before its first
+    /// request: the socket itself by default (see [`Router::wrap_sockets`]).
+    fn wrap_socket(&self, socket: Arc<dyn Socket>) -> Arc<dyn Socket> {
+        socket
     }
 }
 
@@ -104,8 +111,15 @@ impl Route {
 pub struct Router {
     routes: Vec<Route>,
     cors: Option<Cors>,
-    stats: Option<Arc<Stats>>,
+    on_route: Option<Arc<RouteHook>>,
+    wrap_socket: Option<Arc<SocketWrapper>>,
 }
+
+/// What [`Router::on_route`] runs when a labelled route is chosen.
+pub type RouteHook = dyn Fn(&'static str) -> Box<dyn Send> + Send + Sync;
+
+/// What [`Router::wrap_sockets`] puts around each connection's socket.
+pub type SocketWrapper = dyn Fn(Arc<dyn Socket>) -> Arc<dyn Socket> + Send + Sync;
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -162,16 +176,43 @@ impl Router {
         self
     }
 
-    /// Counts the route added last under `label` in the [`Stats`] set with
-    /// [`Router::stats`]: its requests, the ones in progress, and (through the
-    /// server) its connections and bytes.
+    /// Names the route added last, for [`Router::on_route`] and for the
+    /// connection's socket ([`Socket::tag`]): the showcase counts its
+    /// transports under their labels (`poll`, `sse`, `ws`, …).
     pub fn label(mut self, label: &'static str) -> Router {
         if let Some(route) = self.routes.last_mut() {
             route.label = Some(label);
         }
-        if let Some(stats) = &self.stats {
-            stats.meter(label); // listed from the start, at zero
-        }
+        self
+    }
+
+    /// The routes' labels, in the order they were added.
+    pub fn labels(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.routes.iter().filter_map(|route| route.label)
+    }
+
+    /// Runs `hook` each time a request takes a labelled route, before its
+    /// handler, with the label. What it returns is kept until the response
+    /// has been written whole (a long-poll's wait, a stream, a WebSocket
+    /// included; see [`Response::hold`]), then dropped: the place to count
+    /// requests and the ones in progress.
+    pub fn on_route(
+        mut self,
+        hook: impl Fn(&'static str) -> Box<dyn Send> + Send + Sync + 'static,
+    ) -> Router {
+        self.on_route = Some(Arc::new(hook));
+        self
+    }
+
+    /// Puts `wrap` around the socket of each connection this router serves,
+    /// once, before its first request is read: a wrapper that counts or logs
+    /// what passes (see [`Socket::tag`], which the router calls with each
+    /// request's label).
+    pub fn wrap_sockets(
+        mut self,
+        wrap: impl Fn(Arc<dyn Socket>) -> Arc<dyn Socket> + Send + Sync + 'static,
+    ) -> Router {
+        self.wrap_socket = Some(Arc::new(wrap));
         self
     }
 
@@ -182,15 +223,6 @@ impl Router {
         if let Some(route) = self.routes.last_mut() {
             route.max_body = Some(bytes);
         }
-        self
-    }
-
-    /// Where labelled routes are counted.
-    pub fn stats(mut self, stats: Arc<Stats>) -> Router {
-        for label in self.routes.iter().filter_map(|r| r.label) {
-            stats.meter(label);
-        }
-        self.stats = Some(stats);
         self
     }
 
@@ -236,10 +268,27 @@ impl Router {
         allow.join(", ")
     }
 
+    /// Runs the route's handler; a labelled route tags the connection's
+    /// socket for as long as its response is written, and runs the hook.
+    fn run(&self, route: &Route, request: Request) -> Response {
+        let Some(label) = route.label else {
+            untag(&request);
+            return route.handler.handle(request);
+        };
+        let tagged = request.socket().map(|socket| {
+            socket.tag(Some(label));
+            Untag(Arc::clone(socket))
+        });
+        // Made before the handler runs: a long-poll is in progress in there.
+        let held = self.on_route.as_ref().map(|hook| hook(label));
+        route.handler.handle(request).hold((held, tagged))
+    }
+
     fn dispatch(&self, mut request: Request, origin: Option<&str>) -> Response {
         let path = request.path().to_owned();
         let method = request.method().to_owned();
         if path == "*" {
+            untag(&request);
             // RFC 9112 §3.2.4: the asterisk-form is only for a server-wide OPTIONS.
             return if method == "OPTIONS" {
                 let all: Vec<&str> = self.routes.iter().map(|r| r.method.as_str()).collect();
@@ -258,19 +307,11 @@ impl Router {
                 for (name, value) in params {
                     request.set_param(name, value);
                 }
-                let Some(meter) = route
-                    .label
-                    .zip(self.stats.as_ref())
-                    .map(|(l, s)| s.meter(l))
-                else {
-                    return route.handler.handle(request);
-                };
-                meter.request();
-                let _in_progress = meter.open(); // a long-poll waits in here
-                return route.handler.handle(request).metered(meter);
+                return self.run(route, request);
             }
             methods.push(route.method.as_str());
         }
+        untag(&request);
         if methods.is_empty() {
             return Response::error(404, "not found");
         }
@@ -285,7 +326,30 @@ impl Router {
     }
 }
 
+/// Tags a request's socket with no label: what it carried counts nowhere.
+fn untag(request: &Request) {
+    if let Some(socket) = request.socket() {
+        socket.tag(None);
+    }
+}
+
+/// Ends a labelled response's tag on its socket when the response is done.
+struct Untag(Arc<dyn Socket>);
+
+impl Drop for Untag {
+    fn drop(&mut self) {
+        self.0.tag(None);
+    }
+}
+
 impl Handler for Router {
+    fn wrap_socket(&self, socket: Arc<dyn Socket>) -> Arc<dyn Socket> {
+        match &self.wrap_socket {
+            Some(wrap) => wrap(socket),
+            None => socket,
+        }
+    }
+
     fn max_body_for(&self, request: &Request) -> Option<usize> {
         let method = request.method();
         self.routes

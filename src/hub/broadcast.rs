@@ -53,7 +53,8 @@
 //! equals or passes), and the cursor moves past what was written, under the
 //! subscriber's own lock, before anything else is written to it.
 
-use super::{lock, Batch, Channel, Message};
+use super::{Batch, Channel, Message};
+use crate::sync::lock;
 use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex};

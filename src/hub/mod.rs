@@ -60,9 +60,10 @@
 
 pub mod broadcast;
 
+use crate::sync::lock;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 /// The longest channel name, in bytes (CONTRACT.md, "Messages and channels").
@@ -173,12 +174,6 @@ fn valid_name(name: &str, extra: &[u8]) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
-}
-
-/// Recovers the data behind a poisoned lock: every critical section in this file
-/// leaves the log consistent at each step, so a panic elsewhere cannot corrupt it.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A set of named channels, created on first use.

@@ -1,14 +1,17 @@
-//! The showcase binary's routes, exactly as `CONTRACT.md` lists them, and its
-//! command line.
+//! The showcase binary's routes, exactly as `docs/PROTOCOL.md` lists them,
+//! its command line, and the counters behind `GET /stats` ([`stats`]).
 //!
 //! [`router`] wires the transports to one hub; `src/main.rs` only parses the
 //! command line with [`parse_args`] and serves the router. Tests and examples
 //! build the same router in-process.
 
-use crate::http::{Cors, Request, Response, Router, Stats};
+pub mod stats;
+
+use crate::http::{Cors, Request, Response, Router};
 use crate::hub::{Hub, HubConfig};
 use crate::server::Config;
 use crate::transport::{self, StreamConfig};
+use stats::{Counted, Stats};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -206,7 +209,6 @@ pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
     let stats = Arc::new(Stats::new());
     let counted = Arc::clone(&stats);
     let router = Router::new()
-        .stats(Arc::clone(&stats))
         .get("/", |_: Request| {
             page(INDEX_HTML, "text/html; charset=utf-8")
         })
@@ -279,7 +281,14 @@ pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
         )
         .label("ws");
     drop(hub);
-    router.cors(options.cors())
+    for label in router.labels() {
+        stats.list(label); // every transport listed from the start, at zero
+    }
+    let started = Arc::clone(&stats);
+    router
+        .cors(options.cors())
+        .on_route(move |label| Box::new(started.start(label)))
+        .wrap_sockets(move |socket| Arc::new(Counted::new(socket, Arc::clone(&stats))))
 }
 
 /// Only the page and its client script, for serving them from another origin

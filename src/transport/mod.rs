@@ -49,12 +49,13 @@ pub mod tcp;
 
 use crate::codec::json::{self, Html};
 use crate::http::response::{BodyWriter, StreamConnection};
-use crate::http::{chunked, write_all_before, write_now, Request, Response};
+use crate::http::{chunked, Request, Response};
 use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
 use crate::hub::{self, Batch, Channel, Hub, Message};
+use crate::net::{write_all_before, write_now, Socket};
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, Write};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -129,7 +130,7 @@ pub fn stream_subscription(
     socket.set_write_timeout(Some(WRITE_NOW_TIMEOUT))?;
     let ended = match channel.subscribe(cursor, format, sink.clone(), Some(heartbeat), spawn) {
         Ok(subscription) => {
-            read_until_the_end(&socket);
+            read_until_the_end(&*socket);
             let ended = subscription.ended();
             let cursor = subscription.cursor();
             drop(subscription); // no broadcaster writes after this
@@ -154,11 +155,11 @@ pub fn stream_subscription(
 
 /// Reads (and drops) whatever the client sends until it closes, the socket
 /// fails, or a [`Sink::end`] shuts the reading side.
-fn read_until_the_end(socket: &TcpStream) {
+fn read_until_the_end(socket: &dyn Socket) {
     let _ = socket.set_read_timeout(None);
     let mut sink = [0u8; 512];
     loop {
-        match (&*socket).read(&mut sink) {
+        match socket.read(&mut sink) {
             Ok(0) => return,
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -168,31 +169,19 @@ fn read_until_the_end(socket: &TcpStream) {
 }
 
 /// A streaming response's socket, as the broadcaster writes to it: raw bytes
-/// (already framed as chunks), counted under the route's label.
+/// (already framed as chunks).
 struct HttpSink {
     connection: StreamConnection,
 }
 
-impl HttpSink {
-    fn count(&self, written: usize) {
-        if let Some(meter) = &self.connection.meter {
-            meter.written(written);
-        }
-    }
-}
-
 impl Sink for HttpSink {
     fn write_now(&self, bytes: &[u8]) -> io::Result<usize> {
-        let written = write_now(&mut &*self.connection.socket, bytes)?;
-        self.count(written);
-        Ok(written)
+        write_now(&mut &*self.connection.socket, bytes)
     }
 
     fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
         let deadline = Instant::now() + self.connection.write_timeout;
-        write_all_before(&mut &*self.connection.socket, bytes, deadline)?;
-        self.count(bytes.len());
-        Ok(())
+        write_all_before(&mut &*self.connection.socket, bytes, deadline)
     }
 
     fn end(&self, why: End) {

@@ -43,13 +43,13 @@
 //! first, the subscription leaves the broadcast at once.
 
 use super::{as_is, write_json_line, StreamConfig};
-use crate::http::response::Upgraded;
-use crate::http::{write_all_before, write_now};
 use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
 use crate::hub::{self, Channel, Hub, DEFAULT_EVENT};
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use crate::net::{is_timeout, write_all_before, write_now, Connection, Socket};
+use crate::sync::lock;
+use std::io::{self, Write};
+use std::net::Shutdown;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The Flash player's request (its bytes, NUL included).
@@ -100,13 +100,13 @@ pub fn handler(
     hub: Arc<Hub>,
     origins: Vec<String>,
     config: StreamConfig,
-) -> impl Fn(Upgraded) + Send + Sync + 'static {
+) -> impl Fn(Connection) + Send + Sync + 'static {
     move |connection| serve(&hub, &origins, config, connection)
 }
 
 /// Reads lines off a socket, one at a time, with the length limit.
 struct Lines<'a> {
-    stream: &'a TcpStream,
+    socket: &'a dyn Socket,
     buf: Vec<u8>,
 }
 
@@ -135,10 +135,10 @@ impl Lines<'_> {
                 return Line::TooLong;
             }
             let mut chunk = [0u8; 4096];
-            match (&*self.stream).read(&mut chunk) {
+            match self.socket.read(&mut chunk) {
                 Ok(0) => return Line::Closed,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if crate::http::is_timeout(&e) => {}
+                Err(e) if is_timeout(&e) => {}
                 Err(_) => return Line::Closed,
             }
         }
@@ -147,15 +147,11 @@ impl Lines<'_> {
 
 /// Lines out, whole, from the connection's thread or the broadcaster.
 struct Writer {
-    stream: Arc<TcpStream>,
+    socket: Arc<dyn Socket>,
     lock: Mutex<()>,
     /// The server's write timeout: the socket's own is shortened for the
     /// broadcaster once subscribed.
     patience: Duration,
-}
-
-fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Writer {
@@ -164,33 +160,33 @@ impl Writer {
         let mut bytes = Vec::with_capacity(text.len() + 1);
         bytes.extend_from_slice(text.as_bytes());
         bytes.push(b'\n');
-        write_all_before(&mut &*self.stream, &bytes, Instant::now() + self.patience)
+        write_all_before(&mut &*self.socket, &bytes, Instant::now() + self.patience)
     }
 
     /// Sends a last error line and closes.
     fn refuse(&self, error: &str) {
         let _ = self.line(&format!("ERR {error}"));
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.socket.shutdown(Shutdown::Both);
     }
 }
 
-fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Upgraded) {
-    let stream = connection.stream;
-    let _ = stream.set_read_timeout(Some(READ_TICK));
+fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Connection) {
+    let socket = connection.socket;
+    let _ = socket.set_read_timeout(Some(READ_TICK));
     let writer = Arc::new(Writer {
-        patience: stream.write_timeout().ok().flatten().unwrap_or(PATIENCE),
-        stream: Arc::clone(&stream),
+        patience: socket.write_timeout().ok().flatten().unwrap_or(PATIENCE),
+        socket: Arc::clone(&socket),
         lock: Mutex::new(()),
     });
     let mut lines = Lines {
-        stream: &stream,
-        buf: Vec::new(),
+        socket: &*socket,
+        buf: connection.leftover,
     };
     let (channel, start) = match lines.next() {
         Line::Policy => {
-            let port = stream.local_addr().map_or(0, |a| a.port());
-            let _ = (&*stream).write_all(policy(origins, port).as_bytes());
-            let _ = stream.shutdown(Shutdown::Both);
+            let port = socket.local_addr().map_or(0, |a| a.port());
+            let _ = (&*socket).write_all(policy(origins, port).as_bytes());
+            let _ = socket.shutdown(Shutdown::Both);
             return;
         }
         Line::Text(line) => match subscribe(hub, &line) {
@@ -202,7 +198,7 @@ fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Upgrad
     };
 
     let sink = Arc::new(TcpSink(Arc::clone(&writer)));
-    let _ = stream.set_write_timeout(Some(WRITE_NOW_TIMEOUT));
+    let _ = socket.set_write_timeout(Some(WRITE_NOW_TIMEOUT));
     let subscribed = channel.subscribe(
         start,
         FORMAT,
@@ -240,7 +236,7 @@ fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Upgrad
         }
     }
     drop(subscription);
-    let _ = stream.shutdown(Shutdown::Both);
+    let _ = socket.shutdown(Shutdown::Both);
 }
 
 /// The line protocol's format for the channel's broadcaster: one JSON line
@@ -259,13 +255,13 @@ struct TcpSink(Arc<Writer>);
 impl Sink for TcpSink {
     fn write_now(&self, bytes: &[u8]) -> io::Result<usize> {
         let _one_at_a_time = lock(&self.0.lock);
-        write_now(&mut &*self.0.stream, bytes)
+        write_now(&mut &*self.0.socket, bytes)
     }
 
     fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
         let _one_at_a_time = lock(&self.0.lock);
         write_all_before(
-            &mut &*self.0.stream,
+            &mut &*self.0.socket,
             bytes,
             Instant::now() + self.0.patience,
         )
@@ -273,7 +269,7 @@ impl Sink for TcpSink {
 
     fn end(&self, _: End) {
         // Closed or failed, the connection ends: the reader sees it too.
-        let _ = self.0.stream.shutdown(Shutdown::Both);
+        let _ = self.0.socket.shutdown(Shutdown::Both);
     }
 }
 

@@ -15,8 +15,8 @@
 use realtime_web::codec::base64;
 use realtime_web::http::chunked::Decoder;
 use realtime_web::http::request::{self, Limits, Parsed};
+use realtime_web::transport::websocket::close;
 use realtime_web::transport::websocket::frame::{self, Role};
-use realtime_web::transport::websocket::session;
 
 /// xorshift64*: small, fast, and the same sequence for the same seed.
 pub struct Rng(u64);
@@ -353,10 +353,10 @@ pub fn number_case(rng: &mut Rng) {
     // A close code (RFC 6455 §5.5.1, §7.4): the first two bytes of the value.
     if value.len() >= 2 {
         let code = u16::from_be_bytes([value[0], value[1]]);
-        match session::parse_close(&value) {
-            Ok(Some(frame)) => assert!(session::valid_close_code(frame.code) && frame.code == code),
+        match close::parse_close(&value) {
+            Ok(Some(frame)) => assert!(close::valid_close_code(frame.code) && frame.code == code),
             Ok(None) => unreachable!("a payload of two bytes or more has a code"),
-            Err((reply, _)) => assert!(reply == 1002 || reply == 1007),
+            Err(violation) => assert!(matches!(violation.code(), 1002 | 1007)),
         }
     }
 
@@ -368,9 +368,9 @@ pub fn number_case(rng: &mut Rng) {
 #[cfg(all(feature = "long-polling", feature = "sse"))]
 fn transport_numbers(value: &[u8], text: &str) {
     use realtime_web::http::response::BodyWriter;
-    use realtime_web::http::Body;
+    use realtime_web::http::{Body, Handler, Request, Response, Router};
     use realtime_web::hub::{Hub, HubConfig};
-    use realtime_web::transport::{self, long_poll, sse, StreamConfig};
+    use realtime_web::transport::{sse, StreamConfig};
 
     // Only values that can stand in a query or a header as they are.
     if !value.iter().all(|b| b.is_ascii_graphic()) {
@@ -393,39 +393,56 @@ fn transport_numbers(value: &[u8], text: &str) {
         }
     };
 
-    if let Some(mut request) = get(format!("/channels/c/poll?since={text}&timeout={text}"), "") {
-        request.set_param("ch", "c");
-        // The query as the server decodes it (percent escapes and all).
-        let since_text = request.query("since");
-        let since = transport::cursor(&request, "since");
-        let expected = since_text
-            .as_deref()
-            .and_then(|t| strict_decimal(t.as_bytes()));
-        assert_eq!(since.as_ref().ok().copied().flatten(), expected, "{text:?}");
-        if let Ok(batch) = long_poll::wait(&hub, &request) {
-            let cursor = expected.unwrap_or(0);
-            // The gap rule, whatever the cursor: ids after it in order, or the
-            // whole window with the gap flag.
-            let ids: Vec<u64> = batch.messages.iter().map(|m| m.id).collect();
-            if batch.gap {
-                assert_eq!(ids, [3, 4, 5, 6], "{text:?}");
-            } else {
-                assert!(ids.iter().all(|&id| id > cursor), "{text:?}");
-            }
-        }
+    // Through a router, which sets the channel parameter as the server's would.
+    let router = {
+        let (polled, text) = (std::sync::Arc::clone(&hub), text.to_owned());
+        Router::new()
+            .get("/channels/{ch}/poll", move |request: Request| {
+                poll_numbers(&polled, &request, &text);
+                Response::new(204)
+            })
+            .get(
+                "/channels/{ch}/sse",
+                sse::handler(std::sync::Arc::clone(&hub), StreamConfig::default()),
+            )
+    };
+    if let Some(request) = get(format!("/channels/c/poll?since={text}&timeout={text}"), "") {
+        router.handle(request);
     }
-    if let Some(mut request) = get(
+    if let Some(request) = get(
         "/channels/c/sse".into(),
         &format!("Last-Event-ID: {text}\r\n"),
     ) {
-        request.set_param("ch", "c");
-        let mut response =
-            sse::handler(std::sync::Arc::clone(&hub), StreamConfig::default())(request);
+        let mut response = router.handle(request);
         if let Body::Stream(write) = response.take_body() {
             let mut out = Vec::new();
             write(&mut BodyWriter::new(&mut out))
                 .expect("a closed channel ends the stream cleanly");
             assert!(out.starts_with(b"retry: "));
+        }
+    }
+}
+
+/// The cursor and timeout of a long-poll, as the transport reads them.
+#[cfg(all(feature = "long-polling", feature = "sse"))]
+fn poll_numbers(hub: &realtime_web::hub::Hub, request: &realtime_web::http::Request, text: &str) {
+    use realtime_web::transport::{self, long_poll};
+    // The query as the server decodes it (percent escapes and all).
+    let since_text = request.query("since");
+    let since = transport::cursor(request, "since");
+    let expected = since_text
+        .as_deref()
+        .and_then(|t| strict_decimal(t.as_bytes()));
+    assert_eq!(since.as_ref().ok().copied().flatten(), expected, "{text:?}");
+    if let Ok(batch) = long_poll::wait(hub, request) {
+        let cursor = expected.unwrap_or(0);
+        // The gap rule, whatever the cursor: ids after it in order, or the
+        // whole window with the gap flag.
+        let ids: Vec<u64> = batch.messages.iter().map(|m| m.id).collect();
+        if batch.gap {
+            assert_eq!(ids, [3, 4, 5, 6], "{text:?}");
+        } else {
+            assert!(ids.iter().all(|&id| id > cursor), "{text:?}");
         }
     }
 }

@@ -22,8 +22,9 @@
 
 use super::frame::Role;
 use super::handshake::{accept_key, lists, VERSION};
-use super::session::{random_seed, WebSocket, WsConfig};
+use super::session::{WebSocket, WsConfig};
 use crate::codec::base64;
+use crate::codec::sha1::Sha1;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -196,6 +197,56 @@ fn check_response(head: &str, key: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Masking keys for a client (§5.3: "derived from a strong source of entropy",
+/// so that a page's script cannot choose the bytes on the wire and poison a
+/// proxy's cache). The seed is 16 bytes of `/dev/urandom`; each key is the first
+/// four bytes of SHA-1(seed, counter), which nobody without the seed can
+/// predict. Where `/dev/urandom` does not exist, the seed falls back to the
+/// clock, the process id and a stack address: unique, but not secret — fine
+/// for a device talking to its own server, not against a hostile page.
+pub(super) struct MaskKeys {
+    seed: [u8; 16],
+    counter: u64,
+}
+
+impl MaskKeys {
+    pub(super) fn new() -> MaskKeys {
+        MaskKeys {
+            seed: random_seed(),
+            counter: 0,
+        }
+    }
+
+    pub(super) fn next(&mut self) -> [u8; 4] {
+        self.counter += 1;
+        let mut hash = Sha1::new();
+        hash.update(&self.seed);
+        hash.update(&self.counter.to_le_bytes());
+        let digest = hash.finish();
+        [digest[0], digest[1], digest[2], digest[3]]
+    }
+}
+
+/// 16 unpredictable bytes from `/dev/urandom`, or, where it does not exist, a
+/// unique but guessable fallback (the clock, the process id, a stack address).
+/// Seeds the client's masking keys (RFC 6455 §5.3).
+pub fn random_seed() -> [u8; 16] {
+    let mut seed = [0u8; 16];
+    let from_system = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed));
+    if from_system.is_err() {
+        let mut hash = Sha1::new();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        hash.update(&now.to_le_bytes());
+        hash.update(&std::process::id().to_le_bytes());
+        let here = &seed as *const _ as usize;
+        hash.update(&here.to_le_bytes());
+        seed.copy_from_slice(&hash.finish()[..16]);
+    }
+    seed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +278,14 @@ mod tests {
         assert!(check_response(&good.replace("101", "200"), key).is_err());
         assert!(check_response(&good.replace("s3pP", "xxxx"), key).is_err());
         assert!(check_response(&good.replace("Upgrade: websocket\r\n", ""), key).is_err());
+    }
+
+    #[test]
+    fn mask_keys_differ() {
+        let mut keys = MaskKeys::new();
+        let a = keys.next();
+        let b = keys.next();
+        assert_ne!(a, b);
+        assert_ne!(MaskKeys::new().seed, MaskKeys::new().seed);
     }
 }

@@ -24,7 +24,7 @@
 //! read or allocated), and unmasks the payload. [`encode`] writes a frame with
 //! the shortest length encoding, as §5.2 requires of a sender.
 
-use crate::http::request::Parsed;
+use crate::codec::Parsed;
 use std::fmt;
 
 /// FIN: this is the last frame of a message (§5.2).
@@ -44,6 +44,9 @@ pub const LENGTH_16: u8 = 126;
 pub const LENGTH_64: u8 = 127;
 /// A control frame carries at most 125 bytes (§5.5).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
+/// The longest frame header: two bytes, eight of extended length and four of
+/// masking key.
+pub const MAX_HEADER: usize = 2 + 8 + 4;
 
 /// The opcodes of RFC 6455 §5.2; the others are reserved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

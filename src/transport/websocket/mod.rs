@@ -18,13 +18,15 @@
 //! or upgraded, it needs its own keep-alive (ping/pong), and nothing resumes by
 //! itself after a drop (here: reconnect with `?since=`).
 //!
-//! The mechanism is in four files, each one part of the RFC:
+//! The mechanism is in six files, each one part of the RFC:
 //!
 //! | file | RFC 6455 | what |
 //! | --- | --- | --- |
 //! | [`handshake`] | §4 | the opening handshake, server side |
 //! | [`frame`] | §5.2–§5.3 | the frame format, masking, per-frame rules |
-//! | [`session`] | §5.4–§5.6, §7 | messages, control frames, the closing handshake |
+//! | [`session`] | §5.4–§5.6 | reading: messages, fragments, control frames, timers |
+//! | `sender.rs` ([`Sender`]) | §5.1, §5.4, §5.5 | writing: whole frames from any thread |
+//! | [`close`] | §5.5.1, §7 | the closing handshake: codes, who sends what, linger |
 //! | [`client`] | §4.1 | the client's handshake |
 //!
 //! This file wires them to the showcase's endpoints:
@@ -49,21 +51,24 @@
 //! catches it up from the channel's ring, and it joins again.
 
 pub mod client;
+pub mod close;
 pub mod frame;
 pub mod handshake;
+mod sender;
 pub mod session;
 
 pub use client::{connect, connect_with, ClientOptions};
+pub use close::CloseFrame;
 pub use frame::{OpCode, Role};
-pub use session::{CloseFrame, Error, Message, Sender, State, WebSocket, WsConfig};
+pub use session::{Error, Message, Sender, State, Violation, WebSocket, WsConfig};
 
 use super::{as_is, gap_json, message_json, subscription, Item};
 use crate::codec::json::Html;
-use crate::http::response::{Helpers, Upgraded};
 use crate::http::{Cors, Request, Response};
 use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
 use crate::hub::{Channel, Hub};
-use session::code;
+use crate::net::{Connection, Helpers};
+use close::code;
 use std::io;
 use std::sync::Arc;
 
@@ -82,14 +87,13 @@ pub fn accept(
         Err(refusal) => return refusal.response(),
     };
     let config = config.clone();
-    let upgrade = Response::upgrade(move |upgraded: Upgraded| {
-        let ws = WebSocket::new(upgraded.stream, Role::Server, config, upgraded.leftover)
-            .metered(upgraded.meter);
+    let upgrade = Response::upgrade(move |connection: Connection| {
+        let ws = WebSocket::new(connection.socket, Role::Server, config, connection.leftover);
         // A helper that panics (a pump, or one of the embedder's) leaves the
         // session in an unknown state: say so with 1011 (RFC 6455 §7.4.1)
         // before the server closes the connection.
         let sender = ws.sender();
-        let helpers = upgraded.helpers.on_panic(move || {
+        let helpers = connection.helpers.on_panic(move || {
             let _ = sender.close(code::INTERNAL, "internal error");
         });
         session(ws, helpers);

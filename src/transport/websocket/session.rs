@@ -23,80 +23,22 @@
 //!   [`WsConfig::close_timeout`] for the peer's.
 //!
 //! The connection's state is the [`State`] enum below; a protocol violation
-//! sends its close code with a short reason and ends the connection (§7.1.7,
-//! "Fail the WebSocket Connection").
+//! ([`Violation`]) sends its close code with a short reason and ends the
+//! connection (§7.1.7, "Fail the WebSocket Connection"). The closing
+//! handshake is in `close.rs`, the sending half ([`Sender`]) in `sender.rs`.
 //!
-//! Writing goes through a [`Sender`], a cloneable handle around one `Mutex`, so
-//! that two threads can send on one socket (the channel endpoint's reader
-//! answers pings while the channel's broadcaster writes channel messages) and
-//! no frame is ever interleaved with another.
+//! The session runs over any [`Socket`], so its tests use an in-memory pipe.
 
-use super::frame::{self, Frame, OpCode, Role};
-use crate::codec::sha1::Sha1;
-use crate::http::request::Parsed;
-use crate::http::stats::Meter;
-use crate::http::{is_timeout, write_all_before, write_now};
+use super::close::{code, CloseFrame};
+use super::frame::{self, Frame, FrameError, OpCode, Role};
+pub use super::sender::Sender;
+use crate::codec::utf8::Utf8Stream;
+use crate::codec::Parsed;
+use crate::net::{is_timeout, Socket};
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Close codes of RFC 6455 §7.4.1 used by this crate.
-pub mod code {
-    /// 1000: normal closure.
-    pub const NORMAL: u16 = 1000;
-    /// 1001: going away (server shutdown, idle peer).
-    pub const GOING_AWAY: u16 = 1001;
-    /// 1002: protocol error.
-    pub const PROTOCOL: u16 = 1002;
-    /// 1003: a data type the endpoint does not accept.
-    pub const UNSUPPORTED: u16 = 1003;
-    /// 1005: no status code was present (never sent, only reported).
-    pub const NO_STATUS: u16 = 1005;
-    /// 1007: a text message that is not UTF-8.
-    pub const INVALID_DATA: u16 = 1007;
-    /// 1009: a message too big to process.
-    pub const TOO_BIG: u16 = 1009;
-    /// 1011: an unexpected condition on the server.
-    pub const INTERNAL: u16 = 1011;
-}
-
-/// The close codes a peer may send (§7.4.1, §7.4.2): the defined ones that may
-/// appear on the wire, and the ranges for libraries (3000–3999) and
-/// applications (4000–4999).
-pub fn valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
-}
-
-/// Reads a close frame's payload (RFC 6455 §5.5.1): empty, or a status code of
-/// two bytes that a peer may send (§7.4) and a UTF-8 reason. A pure function
-/// over the peer's bytes, so every payload can be checked without a socket.
-///
-/// # Errors
-///
-/// The close code to fail the connection with, and its reason: 1002 for a
-/// payload of one byte or a code a peer may not send, 1007 for a reason that is
-/// not UTF-8.
-pub fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, (u16, &'static str)> {
-    match payload {
-        [] => Ok(None),
-        [_] => Err((code::PROTOCOL, "close payload of one byte")),
-        [high, low, reason @ ..] => {
-            let code = u16::from_be_bytes([*high, *low]);
-            if !valid_close_code(code) {
-                return Err((code::PROTOCOL, "invalid close code"));
-            }
-            let Ok(reason) = std::str::from_utf8(reason) else {
-                return Err((code::INVALID_DATA, "close reason is not UTF-8"));
-            };
-            Ok(Some(CloseFrame {
-                code,
-                reason: reason.to_owned(),
-            }))
-        }
-    }
-}
 
 /// Limits and timeouts of a WebSocket connection. Every field has a safe
 /// default.
@@ -154,25 +96,15 @@ pub enum Message {
     Close(Option<CloseFrame>),
 }
 
-/// The body of a close frame (§5.5.1).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CloseFrame {
-    /// The status code.
-    pub code: u16,
-    /// The reason, UTF-8, at most 123 bytes.
-    pub reason: String,
-}
-
 /// Why a WebSocket operation failed.
 #[derive(Debug)]
 pub enum Error {
-    /// The peer broke a rule; the connection was failed with this close code.
-    Protocol {
-        /// The close code sent (1002, 1003, 1007, 1009, 1001 for idleness).
-        code: u16,
-        /// The reason sent with it.
-        reason: &'static str,
-    },
+    /// The peer broke a rule; the connection was failed with the violation's
+    /// close code.
+    Protocol(Violation),
+    /// The peer was silent past [`WsConfig::idle_timeout`]; the connection
+    /// was closed with 1001 (going away).
+    Idle,
     /// The connection is closed (the handshake finished, or it was failed).
     Closed,
     /// The socket failed, or the peer left without a closing handshake (1006).
@@ -182,10 +114,75 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Protocol { code, reason } => write!(f, "WebSocket failed with {code}: {reason}"),
+            Error::Protocol(violation) => write!(f, "WebSocket failed: {violation}"),
+            Error::Idle => f.write_str("WebSocket closed: the peer was idle"),
             Error::Closed => f.write_str("WebSocket closed"),
             Error::Io(e) => write!(f, "WebSocket I/O: {e}"),
         }
+    }
+}
+
+/// A rule of RFC 6455, or a limit, that the peer broke, above the frame
+/// format (whose rules are [`FrameError`]'s). Each fails the connection
+/// (§7.1.7) with its close code (§7.4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A frame that breaks the frame format (§5.2, §5.5) or the frame limit.
+    Frame(FrameError),
+    /// A text or binary frame inside a fragmented message (§5.4): 1002.
+    MessageInsideMessage,
+    /// A continuation frame with no message to continue (§5.4): 1002.
+    ContinuationOutsideMessage,
+    /// A message over [`WsConfig::max_message`] (§10.4): 1009.
+    MessageTooBig,
+    /// Text that is not UTF-8 (§5.6, §8.1), found as soon as its bytes
+    /// arrived: 1007.
+    InvalidUtf8,
+    /// A text message that ends inside a character (§8.1): 1007.
+    TextEndsInsideCharacter,
+    /// A close payload of one byte, which cannot hold a code (§5.5.1): 1002.
+    CloseOfOneByte,
+    /// A close code a peer may not send (§7.4.1, §7.4.2): 1002.
+    InvalidCloseCode,
+    /// A close reason that is not UTF-8 (§5.5.1): 1007.
+    CloseReasonNotUtf8,
+}
+
+impl Violation {
+    /// The close code the connection is failed with (§7.4.1).
+    pub fn code(self) -> u16 {
+        use Violation::*;
+        match self {
+            Frame(error) => error.code(),
+            MessageInsideMessage
+            | ContinuationOutsideMessage
+            | CloseOfOneByte
+            | InvalidCloseCode => code::PROTOCOL,
+            MessageTooBig => code::TOO_BIG,
+            InvalidUtf8 | TextEndsInsideCharacter | CloseReasonNotUtf8 => code::INVALID_DATA,
+        }
+    }
+
+    /// The short reason sent in the close frame (at most 123 bytes).
+    pub fn reason(self) -> &'static str {
+        use Violation::*;
+        match self {
+            Frame(error) => error.reason(),
+            MessageInsideMessage => "new message inside a fragmented one",
+            ContinuationOutsideMessage => "continuation without a message",
+            MessageTooBig => "message too large",
+            InvalidUtf8 => "invalid UTF-8 in a text message",
+            TextEndsInsideCharacter => "text message ends inside a character",
+            CloseOfOneByte => "close payload of one byte",
+            InvalidCloseCode => "invalid close code",
+            CloseReasonNotUtf8 => "close reason is not UTF-8",
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.reason(), self.code())
     }
 }
 
@@ -195,301 +192,6 @@ impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         Error::Io(e)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-// ---------------------------------------------------------------------------
-// Sending.
-
-/// The writing half: cloneable, so several threads can send on one connection.
-/// Each frame is written whole under the lock.
-#[derive(Clone)]
-pub struct Sender {
-    writer: Arc<Mutex<Writer>>,
-}
-
-impl fmt::Debug for Sender {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender")
-            .field("closing", &self.is_closing())
-            .finish()
-    }
-}
-
-struct Writer {
-    stream: Arc<TcpStream>,
-    /// How long one frame may take to write, at most: the socket's write
-    /// timeout when the session began. A subscription shortens the socket's
-    /// own timeout for its broadcaster's writes; frames sent here still get
-    /// this long.
-    patience: Option<Duration>,
-    meter: Option<Meter>,
-    role: Role,
-    /// When our close frame went out; nothing but that may follow it (§5.5.1).
-    close_sent: Option<Instant>,
-    /// A write of [`Sender::encoded_now`] stopped inside a frame: its rest is
-    /// owed (through [`Sender::encoded`]) before any other frame may start.
-    owed: bool,
-    /// Frames sent while the rest was owed (pongs, a close), written after it.
-    deferred: Vec<u8>,
-    /// A client's masking keys; a server sends its frames unmasked (§5.1),
-    /// so it never reads `/dev/urandom` for them.
-    masks: Option<MaskKeys>,
-    frame: Vec<u8>,
-}
-
-/// The most frame bytes that may wait behind an owed rest: pongs and a close
-/// frame are small, and a peer that pings while it reads nothing is not kept.
-const MAX_DEFERRED: usize = 16 * 1024;
-
-impl Sender {
-    fn new(stream: Arc<TcpStream>, role: Role) -> Sender {
-        Sender {
-            writer: Arc::new(Mutex::new(Writer {
-                patience: stream.write_timeout().ok().flatten(),
-                stream,
-                meter: None,
-                role,
-                close_sent: None,
-                owed: false,
-                deferred: Vec::new(),
-                masks: (role == Role::Client).then(MaskKeys::new),
-                frame: Vec::new(),
-            })),
-        }
-    }
-
-    /// Sends a text message in one frame.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Closed`] after a close frame was sent; [`Error::Io`] if the write
-    /// fails (or times out: the peer stopped reading).
-    pub fn text(&self, text: &str) -> Result<(), Error> {
-        self.send(OpCode::Text, text.as_bytes())
-    }
-
-    /// Sends a binary message in one frame. Errors as [`Sender::text`].
-    pub fn binary(&self, data: &[u8]) -> Result<(), Error> {
-        self.send(OpCode::Binary, data)
-    }
-
-    /// Sends a ping (at most 125 bytes of payload). Errors as [`Sender::text`].
-    pub fn ping(&self, payload: &[u8]) -> Result<(), Error> {
-        self.send(
-            OpCode::Ping,
-            &payload[..payload.len().min(frame::MAX_CONTROL_PAYLOAD)],
-        )
-    }
-
-    /// Sends one frame of a message: with `fin` false, more must follow as
-    /// [`OpCode::Continuation`] frames (§5.4). Errors as [`Sender::text`].
-    pub fn fragment(&self, opcode: OpCode, payload: &[u8], fin: bool) -> Result<(), Error> {
-        self.send_frame(opcode, payload, fin)
-    }
-
-    fn send(&self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
-        self.send_frame(opcode, payload, true)
-    }
-
-    fn send_frame(&self, opcode: OpCode, payload: &[u8], fin: bool) -> Result<(), Error> {
-        let mut writer = lock(&self.writer);
-        if writer.close_sent.is_some() {
-            return Err(Error::Closed);
-        }
-        writer.write_frame(opcode, payload, fin)?;
-        Ok(())
-    }
-
-    /// Sends a close frame with `code` and `reason` (cut to the 123 bytes that
-    /// fit, at a character boundary), unless one was sent already. Returns
-    /// whether this call sent it.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the write fails.
-    pub fn close(&self, code: u16, reason: &str) -> Result<bool, Error> {
-        let mut payload = code.to_be_bytes().to_vec();
-        let mut end = reason.len().min(frame::MAX_CONTROL_PAYLOAD - 2);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        payload.extend_from_slice(&reason.as_bytes()[..end]);
-        self.close_with(&payload)
-    }
-
-    fn close_with(&self, payload: &[u8]) -> Result<bool, Error> {
-        let mut writer = lock(&self.writer);
-        if writer.close_sent.is_some() {
-            return Ok(false);
-        }
-        writer.close_sent = Some(Instant::now());
-        writer.write_frame(OpCode::Close, payload, true)?;
-        Ok(true)
-    }
-
-    /// Writes frames encoded elsewhere (a channel broadcaster's text frames,
-    /// the same bytes for every subscriber) whole, as [`Sender::text`] would.
-    /// After a close frame was sent nothing may follow it (§5.5.1), so they
-    /// are dropped.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the write fails or times out.
-    ///
-    /// After [`Sender::encoded_now`] stopped inside a frame, the next call
-    /// must carry the rest: it is written first (even after a close frame,
-    /// which then waits behind it), then the frames deferred meanwhile.
-    pub fn encoded(&self, frames: &[u8]) -> Result<(), Error> {
-        let mut writer = lock(&self.writer);
-        if writer.owed {
-            writer.write(frames)?;
-            writer.owed = false;
-            let deferred = std::mem::take(&mut writer.deferred);
-            writer.write(&deferred)?;
-        } else if writer.close_sent.is_none() {
-            writer.write(frames)?;
-        }
-        Ok(())
-    }
-
-    /// Writes what of `frames` (as in [`Sender::encoded`]) the socket takes
-    /// within its own write timeout, and returns how many bytes that was; a
-    /// caller that gets less must write the rest before anything else.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the socket failed.
-    pub fn encoded_now(&self, frames: &[u8]) -> Result<usize, Error> {
-        let mut writer = lock(&self.writer);
-        if writer.close_sent.is_some() {
-            return Ok(frames.len());
-        }
-        let written = write_now(&mut &*writer.stream, frames)?;
-        if let Some(meter) = &writer.meter {
-            meter.written(written);
-        }
-        // Stopped inside the frames: no other frame may start before the rest.
-        writer.owed = 0 < written && written < frames.len();
-        Ok(written)
-    }
-
-    /// Gives up on the connection: shuts the socket both ways, so that the
-    /// thread reading it stops too. For a write that failed half-way (a peer
-    /// that stopped reading until the write timeout), after which no frame
-    /// boundary can be trusted.
-    pub fn abort(&self) {
-        let _ = lock(&self.writer).stream.shutdown(Shutdown::Both);
-    }
-
-    /// True once a close frame was sent.
-    pub fn is_closing(&self) -> bool {
-        lock(&self.writer).close_sent.is_some()
-    }
-
-    fn close_sent_at(&self) -> Option<Instant> {
-        lock(&self.writer).close_sent
-    }
-
-    fn pong(&self, payload: &[u8]) -> Result<(), Error> {
-        self.send(OpCode::Pong, payload)
-    }
-}
-
-impl Writer {
-    fn write_frame(&mut self, opcode: OpCode, payload: &[u8], fin: bool) -> io::Result<()> {
-        let mask = match self.role {
-            Role::Client => Some(self.masks.get_or_insert_with(MaskKeys::new).next()),
-            Role::Server => None,
-        };
-        let mut frame = std::mem::take(&mut self.frame);
-        frame.clear();
-        frame::encode(&mut frame, fin, opcode, payload, mask);
-        let written = if self.owed {
-            // Behind a half-written frame: this one waits for the rest.
-            if self.deferred.len() + frame.len() > MAX_DEFERRED {
-                Err(io::Error::other("peer not reading"))
-            } else {
-                self.deferred.extend_from_slice(&frame);
-                Ok(())
-            }
-        } else {
-            self.write(&frame)
-        };
-        // Keep a buffer for frames up to 64 KiB, not a 16 MiB one for the next
-        // 16-byte frame.
-        if frame.capacity() <= 64 * 1024 + 16 {
-            self.frame = frame;
-        }
-        written
-    }
-
-    /// Writes `bytes` whole within the writer's patience, and counts them.
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self.patience {
-            Some(patience) => {
-                write_all_before(&mut &*self.stream, bytes, Instant::now() + patience)?
-            }
-            None => (&*self.stream).write_all(bytes)?,
-        }
-        if let Some(meter) = &self.meter {
-            meter.written(bytes.len());
-        }
-        Ok(())
-    }
-}
-
-/// Masking keys for a client (§5.3: "derived from a strong source of entropy",
-/// so that a page's script cannot choose the bytes on the wire and poison a
-/// proxy's cache). The seed is 16 bytes of `/dev/urandom`; each key is the first
-/// four bytes of SHA-1(seed, counter), which nobody without the seed can
-/// predict. Where `/dev/urandom` does not exist, the seed falls back to the
-/// clock, the process id and a stack address: unique, but not secret — fine
-/// for a device talking to its own server, not against a hostile page.
-struct MaskKeys {
-    seed: [u8; 16],
-    counter: u64,
-}
-
-impl MaskKeys {
-    fn new() -> MaskKeys {
-        MaskKeys {
-            seed: random_seed(),
-            counter: 0,
-        }
-    }
-
-    fn next(&mut self) -> [u8; 4] {
-        self.counter += 1;
-        let mut hash = Sha1::new();
-        hash.update(&self.seed);
-        hash.update(&self.counter.to_le_bytes());
-        let digest = hash.finish();
-        [digest[0], digest[1], digest[2], digest[3]]
-    }
-}
-
-/// 16 unpredictable bytes from `/dev/urandom`, or, where it does not exist, a
-/// unique but guessable fallback (the clock, the process id, a stack address).
-/// Seeds the client's masking keys (RFC 6455 §5.3).
-pub fn random_seed() -> [u8; 16] {
-    let mut seed = [0u8; 16];
-    let from_system = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed));
-    if from_system.is_err() {
-        let mut hash = Sha1::new();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        hash.update(&now.to_le_bytes());
-        hash.update(&std::process::id().to_le_bytes());
-        let here = &seed as *const _ as usize;
-        hash.update(&here.to_le_bytes());
-        seed.copy_from_slice(&hash.finish()[..16]);
-    }
-    seed
 }
 
 // ---------------------------------------------------------------------------
@@ -507,7 +209,7 @@ pub enum State {
 }
 
 /// A text or binary message being assembled from fragments.
-struct Partial {
+pub(super) struct Partial {
     text: bool,
     data: Vec<u8>,
     utf8: Utf8Stream,
@@ -521,17 +223,16 @@ struct InFlight {
 
 /// One WebSocket connection: the reading half, and a [`Sender`] for writing.
 pub struct WebSocket {
-    stream: Arc<TcpStream>,
-    sender: Sender,
+    pub(super) socket: Arc<dyn Socket>,
+    pub(super) sender: Sender,
     role: Role,
-    config: WsConfig,
-    buf: Vec<u8>,
-    partial: Option<Partial>,
+    pub(super) config: WsConfig,
+    pub(super) buf: Vec<u8>,
+    pub(super) partial: Option<Partial>,
     in_flight: Option<InFlight>,
-    state: State,
+    pub(super) state: State,
     last_heard: Instant,
     read_timeout: Option<Duration>,
-    meter: Option<Meter>,
 }
 
 impl fmt::Debug for WebSocket {
@@ -551,19 +252,22 @@ const SMALL_READ: usize = 4096;
 pub const QUIET_READ: usize = 512;
 /// The most one read asks for while a large frame arrives.
 const LARGE_READ: usize = 1 << 20;
+/// The shortest read timeout the session sets: a timer due now still waits
+/// this long, so that a late timer never spins.
+const MIN_READ_TIMEOUT: Duration = Duration::from_millis(10);
 
 impl WebSocket {
     /// Wraps a connection whose handshake is done. `leftover` holds bytes read
     /// past the handshake (the first frames, if the peer did not wait).
     pub fn new(
-        stream: Arc<TcpStream>,
+        socket: Arc<dyn Socket>,
         role: Role,
         config: WsConfig,
         leftover: Vec<u8>,
     ) -> WebSocket {
         WebSocket {
-            sender: Sender::new(Arc::clone(&stream), role),
-            stream,
+            sender: Sender::new(Arc::clone(&socket), role),
+            socket,
             role,
             config,
             buf: leftover,
@@ -572,16 +276,7 @@ impl WebSocket {
             state: State::Open,
             last_heard: Instant::now(),
             read_timeout: None,
-            meter: None,
         }
-    }
-
-    /// Counts the bytes read and written (frames, after the handshake) under
-    /// `meter`'s label.
-    pub fn metered(mut self, meter: Option<Meter>) -> WebSocket {
-        lock(&self.sender.writer).meter.clone_from(&meter);
-        self.meter = meter;
-        self
     }
 
     /// True when the next message is already here whole, in one frame: the
@@ -601,8 +296,8 @@ impl WebSocket {
     }
 
     /// The connection's socket.
-    pub fn socket(&self) -> &TcpStream {
-        &self.stream
+    pub fn socket(&self) -> &dyn Socket {
+        &*self.socket
     }
 
     /// A handle for sending, from this thread or another.
@@ -648,7 +343,7 @@ impl WebSocket {
                 return Err(Error::Closed);
             }
             match frame::parse(&self.buf, self.role, self.config.max_frame) {
-                Err(error) => return Err(self.fail(error.code(), error.reason())),
+                Err(error) => return Err(self.fail(Violation::Frame(error))),
                 Ok(Parsed::Complete { value, consumed }) => {
                     self.buf.drain(..consumed);
                     self.in_flight = None;
@@ -664,37 +359,13 @@ impl WebSocket {
         }
     }
 
-    /// Starts the closing handshake with `code` and `reason`, and waits (up to
-    /// the close timeout) for the peer's close frame, discarding any data that
-    /// arrives first. Returns the peer's close frame, if it sent one in time.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the socket fails.
-    pub fn close(&mut self, code: u16, reason: &str) -> Result<Option<CloseFrame>, Error> {
-        if self.state == State::Closed {
-            return Ok(None);
-        }
-        self.sender.close(code, reason)?;
-        self.state = State::Closing;
-        loop {
-            match self.read() {
-                Ok(Message::Close(frame)) => return Ok(frame),
-                Ok(_) => {}
-                Err(Error::Closed) => return Ok(None),
-                Err(Error::Protocol { .. }) => return Ok(None),
-                Err(Error::Io(e)) => return Err(Error::Io(e)),
-            }
-        }
-    }
-
     /// Reads more bytes, with a timeout that serves the keep-alive and closing
     /// rules: on expiry, ping the peer, give up on an idle one, or stop waiting
     /// for a close frame that does not come.
     fn fill(&mut self) -> Result<(), Error> {
         let timeout = self.next_timeout();
         if self.read_timeout != Some(timeout) {
-            self.stream.set_read_timeout(Some(timeout))?;
+            self.socket.set_read_timeout(Some(timeout))?;
             self.read_timeout = Some(timeout);
         }
         // Small reads go through a stack buffer (an idle connection keeps no
@@ -703,17 +374,14 @@ impl WebSocket {
         let read = if wanted > self.config.read_buffer.min(SMALL_READ) {
             let start = self.buf.len();
             self.buf.resize(start + wanted.min(LARGE_READ), 0);
-            let read = (&*self.stream).read(&mut self.buf[start..]);
+            let read = self.socket.read(&mut self.buf[start..]);
             self.buf.truncate(start + *read.as_ref().unwrap_or(&0));
             read
         } else if self.config.read_buffer <= QUIET_READ {
-            read_through::<QUIET_READ>(&self.stream, &mut self.buf)
+            read_through::<QUIET_READ>(&*self.socket, &mut self.buf)
         } else {
-            read_through::<SMALL_READ>(&self.stream, &mut self.buf)
+            read_through::<SMALL_READ>(&*self.socket, &mut self.buf)
         };
-        if let (Ok(n), Some(meter)) = (&read, &self.meter) {
-            meter.read(*n);
-        }
         match read {
             Ok(0) => {
                 // The peer left without a closing handshake (1006, §7.1.5).
@@ -741,7 +409,7 @@ impl WebSocket {
     }
 
     fn next_timeout(&self) -> Duration {
-        let floor = Duration::from_millis(10);
+        let floor = MIN_READ_TIMEOUT;
         if let Some(sent) = self.sender.close_sent_at() {
             return self
                 .config
@@ -769,7 +437,7 @@ impl WebSocket {
             return Ok(());
         }
         if self.last_heard.elapsed() >= self.config.idle_timeout {
-            return Err(self.fail(code::GOING_AWAY, "idle"));
+            return Err(self.go_away_idle());
         }
         if self.config.ping_interval.is_some() {
             // Keep-alive: a live peer answers with a pong, which counts as heard.
@@ -791,7 +459,7 @@ impl WebSocket {
             OpCode::Close => self.on_close(&frame.payload).map(Some),
             OpCode::Text | OpCode::Binary => {
                 if self.partial.is_some() {
-                    return Err(self.fail(code::PROTOCOL, "new message inside a fragmented one"));
+                    return Err(self.fail(Violation::MessageInsideMessage));
                 }
                 let mut partial = Partial {
                     text: frame.opcode == OpCode::Text,
@@ -803,7 +471,7 @@ impl WebSocket {
             }
             OpCode::Continuation => {
                 let Some(mut partial) = self.partial.take() else {
-                    return Err(self.fail(code::PROTOCOL, "continuation without a message"));
+                    return Err(self.fail(Violation::ContinuationOutsideMessage));
                 };
                 self.append(&mut partial, frame.payload)?;
                 self.complete_or_keep(partial, frame.fin)
@@ -816,10 +484,10 @@ impl WebSocket {
     /// message's, so an unfragmented message is never copied.
     fn append(&mut self, partial: &mut Partial, payload: Vec<u8>) -> Result<(), Error> {
         if partial.data.len() + payload.len() > self.config.max_message {
-            return Err(self.fail(code::TOO_BIG, "message too large"));
+            return Err(self.fail(Violation::MessageTooBig));
         }
         if partial.text && partial.utf8.feed(&payload).is_err() {
-            return Err(self.fail(code::INVALID_DATA, "invalid UTF-8 in a text message"));
+            return Err(self.fail(Violation::InvalidUtf8));
         }
         if partial.data.is_empty() {
             partial.data = payload;
@@ -841,11 +509,11 @@ impl WebSocket {
             return Ok(Some(Message::Binary(partial.data)));
         }
         if !partial.utf8.is_complete() {
-            return Err(self.fail(code::INVALID_DATA, "text message ends inside a character"));
+            return Err(self.fail(Violation::TextEndsInsideCharacter));
         }
         match String::from_utf8(partial.data) {
             Ok(text) => Ok(Some(Message::Text(text))),
-            Err(_) => Err(self.fail(code::INVALID_DATA, "invalid UTF-8 in a text message")),
+            Err(_) => Err(self.fail(Violation::InvalidUtf8)),
         }
     }
 
@@ -877,68 +545,9 @@ impl WebSocket {
         }
         in_flight.checked = arrived;
         if utf8.feed(&new).is_err() {
-            return Err(self.fail(code::INVALID_DATA, "invalid UTF-8 in a text message"));
+            return Err(self.fail(Violation::InvalidUtf8));
         }
         Ok(())
-    }
-
-    /// The peer's close frame (§5.5.1): check it, echo it if we had not closed,
-    /// and close TCP.
-    fn on_close(&mut self, payload: &[u8]) -> Result<Message, Error> {
-        let frame = match parse_close(payload) {
-            Ok(frame) => frame,
-            Err((code, reason)) => return Err(self.fail(code, reason)),
-        };
-        // Echo the status code (§5.5.1), without the reason.
-        let echo = frame
-            .as_ref()
-            .map_or_else(Vec::new, |f| f.code.to_be_bytes().to_vec());
-        let _ = self.sender.close_with(&echo);
-        self.finish_tcp();
-        Ok(Message::Close(frame))
-    }
-
-    /// Fails the connection (§7.1.7): sends a close frame with `code`, closes
-    /// TCP, and returns the error to report.
-    fn fail(&mut self, code: u16, reason: &'static str) -> Error {
-        let _ = self.sender.close(code, reason);
-        self.finish_tcp();
-        Error::Protocol { code, reason }
-    }
-
-    /// Stops reading a connection whose input ended without a closing
-    /// handshake: the peer left, or the server is shutting down and ended the
-    /// reads itself. Only the reading side is shut: another thread may still be
-    /// sending a last close frame (a channel broadcaster's 1001), and the socket closes
-    /// when the last handle to it is dropped.
-    fn abandon(&mut self) {
-        self.state = State::Closed;
-        self.partial = None;
-        self.buf = Vec::new();
-        let _ = self.stream.shutdown(Shutdown::Read);
-    }
-
-    /// Closes TCP, server first (§7.1.1): our FIN goes out after the close
-    /// frame, then what the peer still sends is read and dropped for a moment,
-    /// so that closing with unread input does not reset the connection and
-    /// destroy the close frame before the peer reads it.
-    fn finish_tcp(&mut self) {
-        self.state = State::Closed;
-        self.partial = None;
-        let _ = self.stream.shutdown(Shutdown::Write);
-        let deadline = Instant::now() + self.config.close_timeout.min(Duration::from_secs(1));
-        let mut sink = [0u8; 4096];
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
-                break;
-            }
-            match (&*self.stream).read(&mut sink) {
-                Ok(1..) => {}
-                _ => break,
-            }
-        }
-        let _ = self.stream.shutdown(Shutdown::Both);
-        self.buf = Vec::new();
     }
 }
 
@@ -946,200 +555,11 @@ impl WebSocket {
 /// inlined, so that only the buffer asked for is on the stack: the pages of
 /// a larger one are never touched by a thread that does not use it.
 #[inline(never)]
-fn read_through<const N: usize>(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+fn read_through<const N: usize>(socket: &dyn Socket, buf: &mut Vec<u8>) -> io::Result<usize> {
     let mut chunk = [0u8; N];
-    let read = (&*stream).read(&mut chunk);
+    let read = socket.read(&mut chunk);
     if let Ok(n) = read {
         buf.extend_from_slice(&chunk[..n]);
     }
     read
-}
-
-/// Incremental UTF-8 validation across fragments (§8.1: "if the data is found
-/// not to be valid UTF-8, fail the connection" — as soon as it is found).
-#[derive(Clone, Debug, Default)]
-struct Utf8Stream {
-    /// The start of a character cut off at the end of the last piece.
-    pending: [u8; 4],
-    len: usize,
-}
-
-impl Utf8Stream {
-    /// Checks the next piece; `Err` as soon as the text so far cannot be UTF-8.
-    fn feed(&mut self, mut bytes: &[u8]) -> Result<(), ()> {
-        // First finish the character the last piece cut off.
-        while self.len > 0 {
-            let Some((&b, rest)) = bytes.split_first() else {
-                return Ok(());
-            };
-            self.pending[self.len] = b;
-            self.len += 1;
-            bytes = rest;
-            match std::str::from_utf8(&self.pending[..self.len]) {
-                Ok(_) => self.len = 0,
-                Err(e) if e.error_len().is_some() => return Err(()),
-                Err(_) if self.len == 4 => return Err(()),
-                Err(_) => {}
-            }
-        }
-        match std::str::from_utf8(bytes) {
-            Ok(_) => Ok(()),
-            // Cut off in the middle of a character that can still be valid.
-            Err(e) if e.error_len().is_none() => {
-                let tail = &bytes[e.valid_up_to()..];
-                self.pending[..tail.len()].copy_from_slice(tail);
-                self.len = tail.len();
-                Ok(())
-            }
-            Err(_) => Err(()),
-        }
-    }
-
-    fn is_complete(&self) -> bool {
-        self.len == 0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn feed_all(pieces: &[&[u8]]) -> Result<bool, usize> {
-        let mut utf8 = Utf8Stream::default();
-        for (i, piece) in pieces.iter().enumerate() {
-            utf8.feed(piece).map_err(|_| i)?;
-        }
-        Ok(utf8.is_complete())
-    }
-
-    /// A broadcaster's write that stops inside a frame leaves the rest owed:
-    /// a ping sent meanwhile waits behind it, so the peer reads whole frames.
-    #[test]
-    fn a_frame_cut_by_a_short_write_is_finished_before_the_next() {
-        use std::net::TcpListener;
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (socket, _) = listener.accept().unwrap();
-        socket
-            .set_write_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let sender = Sender::new(Arc::new(socket), Role::Server);
-        // The broadcaster's bound: writes give up after a few milliseconds.
-        let socket = Arc::clone(&lock(&sender.writer).stream);
-        socket
-            .set_write_timeout(Some(Duration::from_millis(2)))
-            .unwrap();
-        let payload = vec![b'x'; 256 * 1024];
-        let mut frames = Vec::new();
-        frame::encode(&mut frames, true, OpCode::Text, &payload, None);
-        // The peer reads nothing, so the socket's buffers fill up; stop at the
-        // first write that took part of the frame (bounded: buffers are finite).
-        let mut whole = 0;
-        let rest = loop {
-            assert!(whole < 1000, "no short write in 1000 frames");
-            let written = sender.encoded_now(&frames).unwrap();
-            if written == frames.len() {
-                whole += 1;
-            } else if written > 0 {
-                break frames[written..].to_vec();
-            }
-        };
-        assert!(lock(&sender.writer).owed);
-        sender.ping(b"between").unwrap(); // deferred, not written into the cut
-        let reader = std::thread::spawn(move || {
-            peer.set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            let mut wire = Vec::new();
-            let mut chunk = vec![0u8; 64 * 1024];
-            // Every whole frame, the cut one, then the ping (2 + 7 bytes).
-            let expected = (whole + 1) * frames.len() + 9;
-            while wire.len() < expected {
-                let n = peer.read(&mut chunk).unwrap();
-                assert!(n > 0, "closed early");
-                wire.extend_from_slice(&chunk[..n]);
-            }
-            wire
-        });
-        sender.encoded(&rest).unwrap();
-        assert!(!lock(&sender.writer).owed);
-        let wire = reader.join().unwrap();
-        let mut at = 0;
-        for _ in 0..=whole {
-            let Ok(Parsed::Complete { value, consumed }) =
-                frame::parse(&wire[at..], Role::Client, 1 << 20)
-            else {
-                panic!("a whole frame at {at}");
-            };
-            assert_eq!(
-                (value.opcode, value.payload.len()),
-                (OpCode::Text, payload.len())
-            );
-            at += consumed;
-        }
-        let Ok(Parsed::Complete { value, .. }) = frame::parse(&wire[at..], Role::Client, 125)
-        else {
-            panic!("the ping after the frames");
-        };
-        assert_eq!(
-            (value.opcode, &value.payload[..]),
-            (OpCode::Ping, &b"between"[..])
-        );
-    }
-
-    #[test]
-    fn utf8_split_anywhere() {
-        let text = "κόσμε ☃ 𝄞 done".as_bytes();
-        for split in 0..=text.len() {
-            assert_eq!(
-                feed_all(&[&text[..split], &text[split..]]),
-                Ok(true),
-                "split {split}"
-            );
-        }
-        for i in 0..text.len() {
-            let pieces: Vec<&[u8]> = text.chunks(1).collect();
-            assert_eq!(feed_all(&pieces), Ok(true), "{i}");
-        }
-    }
-
-    #[test]
-    fn utf8_fails_at_the_piece_that_breaks_it() {
-        // Autobahn 6.4.1: a valid first piece, then the invalid F4 90 (> U+10FFFF).
-        assert_eq!(
-            feed_all(&["κόσμε".as_bytes(), &[0xF4, 0x90, 0x80, 0x80], b"edited"]),
-            Err(1)
-        );
-        // The invalid continuation arrives one byte later than the lead byte.
-        assert_eq!(feed_all(&[b"ab\xF0", b"\x28", b"cd"]), Err(1));
-        assert_eq!(feed_all(&[b"\xC0\xAF"]), Err(0), "overlong");
-        assert_eq!(feed_all(&[b"\xED\xA0\x80"]), Err(0), "surrogate");
-        assert_eq!(
-            feed_all(&[b"abc\xE2\x82"]),
-            Ok(false),
-            "incomplete at the end"
-        );
-    }
-
-    #[test]
-    fn close_codes() {
-        for ok in [
-            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
-        ] {
-            assert!(valid_close_code(ok), "{ok}");
-        }
-        for bad in [
-            0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
-        ] {
-            assert!(!valid_close_code(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn mask_keys_differ() {
-        let mut keys = MaskKeys::new();
-        let a = keys.next();
-        let b = keys.next();
-        assert_ne!(a, b);
-        assert_ne!(MaskKeys::new().seed, MaskKeys::new().seed);
-    }
 }

@@ -76,28 +76,24 @@
 //! running.join().unwrap().unwrap();
 //! ```
 
-use crate::http::chunked::Encoder;
-use crate::http::request::{self, Parsed};
-use crate::http::response::{
-    status_has_body, BodyWriter, Framing, Helpers, StreamConnection, Upgraded,
-};
-use crate::http::stats::{Meter, OpenGuard};
-use crate::http::{is_timeout, Body, BodyKind, Error, Handler, Limits, Request, Response, Version};
+mod connection;
+
+use crate::http::response::Framing;
+use crate::http::{Handler, Limits, Response, Version};
+use crate::net::{close_after_reading, Connection, Helpers, Socket};
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
-use std::time::{Duration, Instant};
-
-/// How many bytes one `read` asks for.
-const READ_CHUNK: usize = 4 * 1024;
+use std::time::Duration;
 /// How many threads accept connections. `std` listens with a backlog of 128,
 /// and a burst of connects overflows it (the kernel drops the SYNs, which come
 /// back a second later) whenever no accepting thread gets the processor, which
@@ -235,10 +231,6 @@ impl Connections {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Shared {
     fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
@@ -366,15 +358,15 @@ impl Server {
     }
 
     /// Like [`Server::serve`], for a protocol that is not HTTP: each connection
-    /// is handed whole to `handler` on its own thread (as [`Upgraded`], with
-    /// nothing read yet), under the same limits, write timeout and shutdown. A
+    /// is handed whole to `handler` on its own thread (as a [`Connection`],
+    /// with nothing read yet), under the same limits, write timeout and shutdown. A
     /// connection past a limit is closed without a word, since there is no
     /// HTTP to say `503` in.
     ///
     /// # Errors
     ///
     /// As [`Server::serve`].
-    pub fn serve_raw(self, handler: impl Fn(Upgraded) + Send + Sync + 'static) -> io::Result<()> {
+    pub fn serve_raw(self, handler: impl Fn(Connection) + Send + Sync + 'static) -> io::Result<()> {
         self.run(Protocol::Raw(Arc::new(handler)))
     }
 
@@ -443,17 +435,17 @@ impl Server {
     }
 }
 
-/// Takes accepted streams from the accept loop and starts a thread for each, or
-/// hands it to the rejecter at the connection limit.
 /// What the server speaks on its connections.
 #[derive(Clone)]
 enum Protocol {
     /// HTTP/1.1 requests, answered by a handler.
     Http(Arc<dyn Handler>),
     /// Anything else: the connection is the handler's from its first byte.
-    Raw(Arc<dyn Fn(Upgraded) + Send + Sync>),
+    Raw(Arc<dyn Fn(Connection) + Send + Sync>),
 }
 
+/// Takes accepted streams from the accept loop and starts a thread for each, or
+/// hands it to the rejecter at the connection limit.
 fn spawn_loop(
     accepted: Receiver<TcpStream>,
     reject: SyncSender<TcpStream>,
@@ -488,18 +480,22 @@ fn spawn_loop(
                         shared: &shared,
                     };
                     let helpers = helpers(&shared, &config, id, &stream);
+                    let _ = stream.set_nodelay(true);
+                    let socket: Arc<dyn Socket> = stream;
                     match protocol {
-                        Protocol::Http(handler) => {
-                            serve_connection(&stream, &*handler, &config, &shared, helpers)
-                        }
+                        Protocol::Http(handler) => connection::serve(
+                            handler.wrap_socket(socket),
+                            &*handler,
+                            &config,
+                            &shared.stopping,
+                            helpers,
+                        ),
                         Protocol::Raw(handler) => {
-                            let _ = stream.set_nodelay(true);
-                            let _ = stream.set_write_timeout(Some(config.write_timeout));
-                            let connection = Upgraded {
-                                stream: Arc::clone(&stream),
+                            let _ = socket.set_write_timeout(Some(config.write_timeout));
+                            let connection = Connection {
+                                socket,
                                 leftover: Vec::new(),
                                 helpers,
-                                meter: None,
                             };
                             // The protocol's code is the embedder's: a panic in it
                             // ends this connection, never the server.
@@ -624,402 +620,13 @@ fn forget_connection(shared: &Shared, id: u64) {
 fn reject_loop(streams: Receiver<TcpStream>) {
     for stream in streams {
         let _ = stream.set_write_timeout(Some(REJECT_TIMEOUT));
-        let _ = stream.set_read_timeout(Some(REJECT_TIMEOUT));
         let response = Response::error(503, "connection limit reached").close();
         let mut out = Vec::new();
         let body = response.body_bytes().unwrap_or_default();
         response.write_head(&mut out, Version::Http11, Framing::Length(body.len()), true);
         out.extend_from_slice(body);
         if (&stream).write_all(&out).is_ok() {
-            let _ = stream.shutdown(Shutdown::Write);
-            let deadline = Instant::now() + REJECT_TIMEOUT;
-            let mut sink = [0u8; 4096];
-            while Instant::now() < deadline {
-                match (&stream).read(&mut sink) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
+            close_after_reading(&stream, REJECT_TIMEOUT);
         }
-    }
-}
-
-/// Why a connection stops reading requests.
-enum Stop {
-    /// Answer with this error, then close (RFC 9112: after a request that could
-    /// not be read, the next one cannot be found).
-    Refuse(Error),
-    /// Close without a word: the peer left, went idle, or the server is stopping.
-    Quietly,
-}
-
-/// One connection's state between requests: its socket and the bytes read but
-/// not yet used (the start of the next pipelined request).
-struct Connection<'a> {
-    stream: &'a Arc<TcpStream>,
-    buf: Vec<u8>,
-    /// The read timeout set on the socket now, to set it again only when it
-    /// is far off the time left (a `setsockopt` per request costs a third of
-    /// a keep-alive request's system calls).
-    read_timeout: Option<Duration>,
-    helpers: Helpers,
-    /// Bytes the last request took on the wire, head and body.
-    request_bytes: usize,
-    /// The labels of the requests this connection has carried, to count each
-    /// label's connections once.
-    labels_seen: Vec<&'static str>,
-    /// The counters of the response being written, if its route has a label.
-    meter: Option<Meter>,
-    config: &'a Config,
-    shared: &'a Shared,
-}
-
-/// The keep-alive loop (RFC 9112 §9.3): read a request, answer it, and go on
-/// while both sides want to. Pipelined requests are answered in order because
-/// one thread reads and answers them one by one.
-fn serve_connection(
-    stream: &Arc<TcpStream>,
-    handler: &dyn Handler,
-    config: &Config,
-    shared: &Shared,
-    helpers: Helpers,
-) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(config.write_timeout));
-    let mut conn = Connection {
-        stream,
-        buf: Vec::new(),
-        read_timeout: None,
-        helpers,
-        request_bytes: 0,
-        labels_seen: Vec::new(),
-        meter: None,
-        config,
-        shared,
-    };
-    loop {
-        let request = match conn.read_request(handler) {
-            Ok(request) => request,
-            Err(Stop::Refuse(error)) => {
-                // A refused request has no route, so no label to count under.
-                conn.meter = None;
-                let _ = conn.write_response(error.response(), Version::Http11, false, true);
-                return;
-            }
-            Err(Stop::Quietly) => return,
-        };
-        let version = request.version();
-        let head_only = request.method() == "HEAD";
-        let keep_alive = request.keep_alive();
-        let response = panic::catch_unwind(AssertUnwindSafe(|| handler.handle(request)))
-            .unwrap_or_else(|_| Response::error(500, "internal error").close());
-        let close = !keep_alive || response.closes() || shared.stopping();
-        let _in_progress = conn.count(&response);
-        match conn.write_response(response, version, head_only, close) {
-            Ok(true) => continue,
-            Ok(false) | Err(_) => return,
-        }
-    }
-}
-
-impl Connection<'_> {
-    /// Counts the request just read under the response's label, if it has one,
-    /// and keeps the meter for the bytes the response will write. The guard
-    /// counts the response as in progress until it is dropped.
-    fn count(&mut self, response: &Response) -> Option<OpenGuard> {
-        self.meter = response.meter().cloned();
-        let meter = self.meter.as_ref()?;
-        meter.read(self.request_bytes);
-        if !self.labels_seen.contains(&meter.label()) {
-            self.labels_seen.push(meter.label());
-            meter.connection();
-        }
-        Some(meter.open())
-    }
-
-    /// Reads one request, head and body; the body only if it is within what
-    /// `handler` accepts for that head.
-    fn read_request(&mut self, handler: &dyn Handler) -> Result<Request, Stop> {
-        let mut request = self.read_head()?;
-        let max_body = handler
-            .max_body_for(&request)
-            .map_or(self.config.limits.max_body, |max| {
-                max.min(self.config.limits.max_body)
-            });
-        let body = self.read_body(&request, max_body)?;
-        request.set_body(body);
-        Ok(request)
-    }
-
-    /// Reads until a whole head has arrived, and parses it.
-    fn read_head(&mut self) -> Result<Request, Stop> {
-        let limits = &self.config.limits;
-        // Past this many bytes a head is over a limit for sure, wherever its lines
-        // end; the parser then says which.
-        let max_head = limits.max_request_line + limits.max_header_bytes + 8;
-        let idle_deadline = Instant::now() + self.config.idle_timeout;
-        let mut head_deadline = None;
-        // Parse only when a line may have ended: a client dripping a byte at a
-        // time must not make the server re-read its head on every byte.
-        let mut may_be_complete = !self.buf.is_empty();
-        loop {
-            if !self.buf.is_empty() {
-                head_deadline.get_or_insert_with(|| Instant::now() + self.config.header_timeout);
-                if may_be_complete {
-                    match request::parse(&self.buf, limits) {
-                        Ok(Parsed::Complete { value, consumed }) => {
-                            self.buf.drain(..consumed);
-                            self.request_bytes = consumed;
-                            return Ok(value);
-                        }
-                        Ok(Parsed::NeedMore) if self.buf.len() > max_head => {
-                            return Err(Stop::Refuse(Error::HeadersTooLarge))
-                        }
-                        Ok(Parsed::NeedMore) => {}
-                        Err(error) => return Err(Stop::Refuse(error)),
-                    }
-                }
-            } else if self.shared.stopping() {
-                return Err(Stop::Quietly);
-            }
-            let start = self.buf.len();
-            match self.fill(head_deadline.unwrap_or(idle_deadline)) {
-                Ok(0) => return Err(Stop::Quietly),
-                Ok(_) => {
-                    may_be_complete =
-                        self.buf[start..].contains(&b'\n') || self.buf.len() > max_head;
-                }
-                Err(e) if is_timeout(&e) && head_deadline.is_some() => {
-                    return Err(Stop::Refuse(Error::HeaderTimeout))
-                }
-                Err(_) => return Err(Stop::Quietly),
-            }
-        }
-    }
-
-    /// Reads the body as the head frames it (RFC 9112 §6.3), after answering
-    /// `Expect: 100-continue` if the client waits for it. A `Content-Length`
-    /// over `max_body` is refused before anything is read or invited: RFC 9110
-    /// §10.1.1 has a server that will refuse the content answer with the final
-    /// status at once, and the connection then closes, since the unread body
-    /// stands where the next request would start.
-    fn read_body(&mut self, request: &Request, max_body: usize) -> Result<Vec<u8>, Stop> {
-        let kind = request.body_kind();
-        match kind {
-            BodyKind::None => return Ok(Vec::new()),
-            BodyKind::Length(length) if length > max_body as u64 => {
-                return Err(Stop::Refuse(Error::BodyTooLarge))
-            }
-            BodyKind::Length(_) | BodyKind::Chunked => {}
-        }
-        // RFC 9110 §10.1.1: a server that has not yet received any of the body
-        // sends 100 (Continue) before reading it.
-        if request.expects_continue() && self.buf.is_empty() {
-            self.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .map_err(|_| Stop::Quietly)?;
-        }
-        let deadline = Instant::now() + self.config.body_timeout;
-        match kind {
-            BodyKind::None => Ok(Vec::new()),
-            BodyKind::Length(length) => {
-                // At most `max_body` by the check above, so this fits.
-                let length = length as usize;
-                while self.buf.len() < length {
-                    self.fill_body(deadline)?;
-                }
-                let rest = self.buf.split_off(length);
-                self.request_bytes += length;
-                Ok(std::mem::replace(&mut self.buf, rest))
-            }
-            BodyKind::Chunked => {
-                let mut decoder = crate::http::chunked::Decoder::new(
-                    max_body,
-                    self.config.limits.max_header_bytes,
-                );
-                let mut body = Vec::new();
-                loop {
-                    let (used, done) =
-                        decoder.decode(&self.buf, &mut body).map_err(Stop::Refuse)?;
-                    self.buf.drain(..used);
-                    self.request_bytes += used;
-                    if done {
-                        return Ok(body);
-                    }
-                    self.fill_body(deadline)?;
-                }
-            }
-        }
-    }
-
-    fn fill_body(&mut self, deadline: Instant) -> Result<(), Stop> {
-        match self.fill(deadline) {
-            Ok(0) => Err(Stop::Quietly),
-            Ok(_) => Ok(()),
-            Err(e) if is_timeout(&e) => Err(Stop::Refuse(Error::BodyTimeout)),
-            Err(_) => Err(Stop::Quietly),
-        }
-    }
-
-    /// Reads once into `buf`, waiting no later than `deadline`. Returns the
-    /// number of bytes read, 0 at end of stream.
-    fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            // A timeout between half and 9/8 of the time left will do: one
-            // that ends early is read again (this loop), one that ends late
-            // overshoots the deadline by an eighth at most.
-            let near = self
-                .read_timeout
-                .is_some_and(|t| t >= left / 2 && t <= left + left / 8);
-            if !near {
-                self.stream.set_read_timeout(Some(left))?;
-                self.read_timeout = Some(left);
-            }
-            match self.read_once() {
-                Err(e) if is_timeout(&e) => {} // early: look at the deadline again
-                result => return result,
-            }
-        }
-    }
-
-    /// One read into `buf`; the number of bytes read, 0 at end of stream.
-    fn read_once(&mut self) -> io::Result<usize> {
-        // Through a buffer on the stack: a connection that waits (a long-poll
-        // in its handler, an idle keep-alive) then holds no read buffer.
-        let mut chunk = [0u8; READ_CHUNK];
-        let n = (&**self.stream).read(&mut chunk)?;
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(n)
-    }
-
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        (&**self.stream).write_all(bytes)?;
-        if let Some(meter) = &self.meter {
-            meter.written(bytes.len());
-        }
-        Ok(())
-    }
-
-    /// Writes a response; returns whether the connection may carry another
-    /// request.
-    fn write_response(
-        &mut self,
-        mut response: Response,
-        version: Version,
-        head_only: bool,
-        mut close: bool,
-    ) -> io::Result<bool> {
-        let has_body = status_has_body(response.status());
-        let mut out = Vec::new();
-        match response.take_body() {
-            Body::Bytes(bytes) => {
-                let framing = if has_body {
-                    Framing::Length(bytes.len())
-                } else {
-                    Framing::None
-                };
-                response.write_head(&mut out, version, framing, close);
-                if has_body && !head_only {
-                    out.extend_from_slice(&bytes);
-                }
-                self.write_all(&out)?;
-            }
-            Body::Stream(write_body) => {
-                // HTTP/1.0 has no chunked coding: the body ends with the connection.
-                close |= version == Version::Http10;
-                let framing = if version == Version::Http11 {
-                    Framing::Chunked
-                } else {
-                    Framing::None
-                };
-                response.write_head(&mut out, version, framing, close);
-                self.write_all(&out)?;
-                if !head_only {
-                    self.stream_body(version, write_body)?;
-                }
-            }
-            Body::Upgrade(upgrade) => {
-                response.write_head(&mut out, version, Framing::None, false);
-                self.write_all(&out)?;
-                let leftover = std::mem::take(&mut self.buf);
-                let stream = Arc::clone(self.stream);
-                // The new protocol's code is the embedder's: a panic in it ends this
-                // connection, never the server.
-                let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-                    upgrade(Upgraded {
-                        stream,
-                        leftover,
-                        helpers: self.helpers.clone(),
-                        meter: self.meter.clone(),
-                    })
-                }));
-                return Ok(false);
-            }
-        }
-        Ok(!close)
-    }
-
-    fn stream_body(
-        &mut self,
-        version: Version,
-        write_body: crate::http::response::StreamFn,
-    ) -> io::Result<()> {
-        let stream = Metered {
-            inner: &**self.stream,
-            meter: self.meter.clone(),
-        };
-        let connection = StreamConnection {
-            socket: Arc::clone(self.stream),
-            chunked: version == Version::Http11,
-            meter: self.meter.clone(),
-            helpers: self.helpers.clone(),
-            write_timeout: self.config.write_timeout,
-        };
-        match version {
-            Version::Http11 => {
-                let mut encoder = Encoder::new(stream);
-                let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                    write_body(&mut BodyWriter::on_connection(&mut encoder, connection))
-                }));
-                match result {
-                    Ok(Ok(())) => encoder.finish().map(drop),
-                    Ok(Err(e)) => Err(e),
-                    Err(_) => Err(io::Error::other("stream handler panicked")),
-                }
-            }
-            Version::Http10 => {
-                let mut writer = stream;
-                let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                    write_body(&mut BodyWriter::on_connection(&mut writer, connection))
-                }));
-                match result {
-                    Ok(result) => result,
-                    Err(_) => Err(io::Error::other("stream handler panicked")),
-                }
-            }
-        }
-    }
-}
-
-/// A writer that counts what passes through it under a label.
-struct Metered<W> {
-    inner: W,
-    meter: Option<Meter>,
-}
-
-impl<W: Write> Write for Metered<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        if let Some(meter) = &self.meter {
-            meter.written(n);
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }

@@ -1,0 +1,342 @@
+//! One HTTP/1.1 connection, whole: read a request, write its response, keep
+//! alive or close (RFC 9112 §9.3).
+//!
+//! ```text
+//! read head ─▶ read body ─▶ handler ─▶ write response ─┐
+//!     ▲                                                │ keep-alive
+//!     └────────────────────────────────────────────────┘
+//! ```
+//!
+//! Pipelined requests are answered in order because one thread reads and
+//! answers them one by one: bytes read past a request stay in the buffer as
+//! the start of the next. Every refusal (a request that breaks a rule, a
+//! limit, a timeout) answers its status and closes, since after a request
+//! that could not be read the next one cannot be found.
+//!
+//! The loop runs over any [`Socket`], so its tests use an in-memory pipe.
+
+use super::Config;
+use crate::codec::Parsed;
+use crate::http::chunked::{self, Encoder};
+use crate::http::request;
+use crate::http::response::{status_has_body, BodyWriter, Framing, StreamConnection, StreamFn};
+use crate::http::{Body, BodyKind, Error, Handler, Request, Response, Version};
+use crate::net::{is_timeout, Connection, Helpers, Socket};
+use std::io::{self, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How many bytes one `read` asks for.
+const READ_CHUNK: usize = 4 * 1024;
+
+/// The line ends a head may hold besides its request line and fields: the
+/// request line's CRLF, the blank line's, and the empty lines a client may
+/// send first (RFC 9112 §2.2; two are skipped).
+const HEAD_LINE_ENDS: usize = 2 + 2 + 2 * 2;
+
+/// Why a connection stops reading requests.
+enum Stop {
+    /// Answer with this error, then close (RFC 9112: after a request that could
+    /// not be read, the next one cannot be found).
+    Refuse(Error),
+    /// Close without a word: the peer left, went idle, or the server is stopping.
+    Quietly,
+}
+
+/// One connection's state between requests: its socket and the bytes read but
+/// not yet used (the start of the next pipelined request).
+struct KeepAlive<'a> {
+    socket: Arc<dyn Socket>,
+    buf: Vec<u8>,
+    /// The read timeout set on the socket now, to set it again only when it
+    /// is far off the time left (a `setsockopt` per request costs a third of
+    /// a keep-alive request's system calls).
+    read_timeout: Option<Duration>,
+    helpers: Helpers,
+    config: &'a Config,
+    stopping: &'a AtomicBool,
+}
+
+/// Serves HTTP requests on `socket` with `handler` until either side closes,
+/// a request is refused, or `stopping` is set while the connection is idle.
+/// The socket's write timeout is set here; the caller has set `TCP_NODELAY`.
+pub(super) fn serve(
+    socket: Arc<dyn Socket>,
+    handler: &dyn Handler,
+    config: &Config,
+    stopping: &AtomicBool,
+    helpers: Helpers,
+) {
+    let _ = socket.set_write_timeout(Some(config.write_timeout));
+    let mut conn = KeepAlive {
+        socket,
+        buf: Vec::new(),
+        read_timeout: None,
+        helpers,
+        config,
+        stopping,
+    };
+    loop {
+        let request = match conn.read_request(handler) {
+            Ok(request) => request,
+            Err(Stop::Refuse(error)) => {
+                let _ = conn.write_response(Response::refusal(error), Version::Http11, false, true);
+                return;
+            }
+            Err(Stop::Quietly) => return,
+        };
+        let version = request.version();
+        let head_only = request.method() == "HEAD";
+        let keep_alive = request.keep_alive();
+        let response = panic::catch_unwind(AssertUnwindSafe(|| handler.handle(request)))
+            .unwrap_or_else(|_| Response::error(500, "internal error").close());
+        let close = !keep_alive || response.closes() || stopping.load(Ordering::SeqCst);
+        match conn.write_response(response, version, head_only, close) {
+            Ok(true) => continue,
+            Ok(false) | Err(_) => return,
+        }
+    }
+}
+
+impl KeepAlive<'_> {
+    /// Reads one request, head and body; the body only if it is within what
+    /// `handler` accepts for that head.
+    fn read_request(&mut self, handler: &dyn Handler) -> Result<Request, Stop> {
+        let mut request = self.read_head()?;
+        let max_body = handler
+            .max_body_for(&request)
+            .map_or(self.config.limits.max_body, |max| {
+                max.min(self.config.limits.max_body)
+            });
+        let body = self.read_body(&request, max_body)?;
+        request.set_body(body);
+        request.set_socket(Arc::clone(&self.socket));
+        Ok(request)
+    }
+
+    /// Reads until a whole head has arrived, and parses it.
+    fn read_head(&mut self) -> Result<Request, Stop> {
+        let limits = &self.config.limits;
+        // Past this many bytes a head is over a limit for sure, wherever its lines
+        // end; the parser then says which.
+        let max_head = limits.max_request_line + limits.max_header_bytes + HEAD_LINE_ENDS;
+        let idle_deadline = Instant::now() + self.config.idle_timeout;
+        let mut head_deadline = None;
+        // Parse only when a line may have ended: a client dripping a byte at a
+        // time must not make the server re-read its head on every byte.
+        let mut may_be_complete = !self.buf.is_empty();
+        loop {
+            if !self.buf.is_empty() {
+                head_deadline.get_or_insert_with(|| Instant::now() + self.config.header_timeout);
+                if may_be_complete {
+                    match request::parse(&self.buf, limits) {
+                        Ok(Parsed::Complete { value, consumed }) => {
+                            self.buf.drain(..consumed);
+                            return Ok(value);
+                        }
+                        Ok(Parsed::NeedMore) if self.buf.len() > max_head => {
+                            return Err(Stop::Refuse(Error::HeadersTooLarge))
+                        }
+                        Ok(Parsed::NeedMore) => {}
+                        Err(error) => return Err(Stop::Refuse(error)),
+                    }
+                }
+            } else if self.stopping.load(Ordering::SeqCst) {
+                return Err(Stop::Quietly);
+            }
+            let start = self.buf.len();
+            match self.fill(head_deadline.unwrap_or(idle_deadline)) {
+                Ok(0) => return Err(Stop::Quietly),
+                Ok(_) => {
+                    may_be_complete =
+                        self.buf[start..].contains(&b'\n') || self.buf.len() > max_head;
+                }
+                Err(e) if is_timeout(&e) && head_deadline.is_some() => {
+                    return Err(Stop::Refuse(Error::HeaderTimeout))
+                }
+                Err(_) => return Err(Stop::Quietly),
+            }
+        }
+    }
+
+    /// Reads the body as the head frames it (RFC 9112 §6.3), after answering
+    /// `Expect: 100-continue` if the client waits for it. A `Content-Length`
+    /// over `max_body` is refused before anything is read or invited: RFC 9110
+    /// §10.1.1 has a server that will refuse the content answer with the final
+    /// status at once, and the connection then closes, since the unread body
+    /// stands where the next request would start.
+    fn read_body(&mut self, request: &Request, max_body: usize) -> Result<Vec<u8>, Stop> {
+        let kind = request.body_kind();
+        match kind {
+            BodyKind::None => return Ok(Vec::new()),
+            BodyKind::Length(length) if length > max_body as u64 => {
+                return Err(Stop::Refuse(Error::BodyTooLarge))
+            }
+            BodyKind::Length(_) | BodyKind::Chunked => {}
+        }
+        // RFC 9110 §10.1.1: a server that has not yet received any of the body
+        // sends 100 (Continue) before reading it.
+        if request.expects_continue() && self.buf.is_empty() {
+            (&*self.socket)
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .map_err(|_| Stop::Quietly)?;
+        }
+        let deadline = Instant::now() + self.config.body_timeout;
+        match kind {
+            BodyKind::None => Ok(Vec::new()),
+            BodyKind::Length(length) => {
+                // At most `max_body` by the check above, so this fits.
+                let length = length as usize;
+                while self.buf.len() < length {
+                    self.fill_body(deadline)?;
+                }
+                let rest = self.buf.split_off(length);
+                Ok(std::mem::replace(&mut self.buf, rest))
+            }
+            BodyKind::Chunked => {
+                let mut decoder =
+                    chunked::Decoder::new(max_body, self.config.limits.max_header_bytes);
+                let mut body = Vec::new();
+                loop {
+                    let (used, done) =
+                        decoder.decode(&self.buf, &mut body).map_err(Stop::Refuse)?;
+                    self.buf.drain(..used);
+                    if done {
+                        return Ok(body);
+                    }
+                    self.fill_body(deadline)?;
+                }
+            }
+        }
+    }
+
+    fn fill_body(&mut self, deadline: Instant) -> Result<(), Stop> {
+        match self.fill(deadline) {
+            Ok(0) => Err(Stop::Quietly),
+            Ok(_) => Ok(()),
+            Err(e) if is_timeout(&e) => Err(Stop::Refuse(Error::BodyTimeout)),
+            Err(_) => Err(Stop::Quietly),
+        }
+    }
+
+    /// Reads once into `buf`, waiting no later than `deadline`. Returns the
+    /// number of bytes read, 0 at end of stream.
+    fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            // A timeout between half and 9/8 of the time left will do: one
+            // that ends early is read again (this loop), one that ends late
+            // overshoots the deadline by an eighth at most.
+            let near = self
+                .read_timeout
+                .is_some_and(|t| t >= left / 2 && t <= left + left / 8);
+            if !near {
+                self.socket.set_read_timeout(Some(left))?;
+                self.read_timeout = Some(left);
+            }
+            match self.read_once() {
+                Err(e) if is_timeout(&e) => {} // early: look at the deadline again
+                result => return result,
+            }
+        }
+    }
+
+    /// One read into `buf`; the number of bytes read, 0 at end of stream.
+    fn read_once(&mut self) -> io::Result<usize> {
+        // Through a buffer on the stack: a connection that waits (a long-poll
+        // in its handler, an idle keep-alive) then holds no read buffer.
+        let mut chunk = [0u8; READ_CHUNK];
+        let n = self.socket.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// Writes a response; returns whether the connection may carry another
+    /// request.
+    fn write_response(
+        &mut self,
+        mut response: Response,
+        version: Version,
+        head_only: bool,
+        mut close: bool,
+    ) -> io::Result<bool> {
+        let has_body = status_has_body(response.status());
+        let mut out = Vec::new();
+        let mut socket = &*self.socket;
+        match response.take_body() {
+            Body::Bytes(bytes) => {
+                let framing = if has_body {
+                    Framing::Length(bytes.len())
+                } else {
+                    Framing::None
+                };
+                response.write_head(&mut out, version, framing, close);
+                if has_body && !head_only {
+                    out.extend_from_slice(&bytes);
+                }
+                socket.write_all(&out)?;
+            }
+            Body::Stream(write_body) => {
+                // HTTP/1.0 has no chunked coding: the body ends with the connection.
+                close |= version == Version::Http10;
+                let framing = if version == Version::Http11 {
+                    Framing::Chunked
+                } else {
+                    Framing::None
+                };
+                response.write_head(&mut out, version, framing, close);
+                socket.write_all(&out)?;
+                if !head_only {
+                    self.stream_body(version, write_body)?;
+                }
+            }
+            Body::Upgrade(upgrade) => {
+                response.write_head(&mut out, version, Framing::None, false);
+                socket.write_all(&out)?;
+                let connection = Connection {
+                    socket: Arc::clone(&self.socket),
+                    leftover: std::mem::take(&mut self.buf),
+                    helpers: self.helpers.clone(),
+                };
+                // The new protocol's code is the embedder's: a panic in it ends this
+                // connection, never the server.
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| upgrade(connection)));
+                return Ok(false);
+            }
+        }
+        Ok(!close)
+    }
+
+    /// Runs a streamed body's closure on this thread, over the chunked coding
+    /// in HTTP/1.1 and over the bare socket in HTTP/1.0.
+    fn stream_body(&mut self, version: Version, write_body: StreamFn) -> io::Result<()> {
+        let connection = StreamConnection {
+            socket: Arc::clone(&self.socket),
+            chunked: version == Version::Http11,
+            helpers: self.helpers.clone(),
+            write_timeout: self.config.write_timeout,
+        };
+        let socket = &*self.socket;
+        let result = match version {
+            Version::Http11 => {
+                let mut encoder = Encoder::new(socket);
+                panic::catch_unwind(AssertUnwindSafe(|| {
+                    write_body(&mut BodyWriter::on_connection(&mut encoder, connection))
+                        .and_then(|()| encoder.finish().map(drop))
+                }))
+            }
+            Version::Http10 => {
+                let mut writer = socket;
+                panic::catch_unwind(AssertUnwindSafe(|| {
+                    write_body(&mut BodyWriter::on_connection(&mut writer, connection))
+                }))
+            }
+        };
+        result.unwrap_or_else(|_| Err(io::Error::other("stream handler panicked")))
+    }
+}
