@@ -18,14 +18,18 @@
 //! All panels share the browser's six connections per host: five are held by
 //! the waiting and streaming techniques, so polling's requests and the page's
 //! own `/stats` reads queue for the last one. That is part of what the figures
-//! show — it is why a page should pick one technique, not all of them.
-
-#[path = "../tests/common/browser.rs"]
-mod browser;
+//! show — it is why a page should pick one technique, not all of them (RFC 6202
+//! §5.1).
+//!
+//! Driving the browser takes little: start Chromium with a DevTools port, find
+//! the page's WebSocket URL, and send it JSON commands ([`Browser`] below).
 
 use realtime_web::hub::Hub;
 use realtime_web::server::{Config, Server};
 use realtime_web::showcase::{self, Options};
+use realtime_web::transport::websocket::{connect, Message, WebSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -94,7 +98,7 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(30);
-    let Some(chromium) = browser::chromium() else {
+    let Some(chromium) = chromium() else {
         eprintln!(
             "compare: needs Chromium at /usr/bin/chromium (apt-get install chromium) or $CHROMIUM"
         );
@@ -110,7 +114,7 @@ fn main() {
     let router = showcase::router(Arc::clone(&hub), &Options::default());
     let serving = std::thread::spawn(move || server.serve(router));
 
-    let mut page = browser::Browser::launch(&chromium, "compare");
+    let mut page = Browser::launch(&chromium);
     page.call("Page.enable", "{}");
     page.call(
         "Page.navigate",
@@ -119,9 +123,7 @@ fn main() {
     // Every subscription that waits on the channel: long-poll, JSONP, stream,
     // frame, SSE and the WebSocket's pump.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while hub.find("compare").map_or(0, |c| c.waiters()) < 6
-        || !page.summary().field("ready").iter().any(|r| r == "poll")
-    {
+    while hub.find("compare").map_or(0, |c| c.waiters()) < 6 || !page.ready("poll") {
         assert!(
             Instant::now() < deadline,
             "the page never subscribed everywhere"
@@ -207,10 +209,130 @@ impl Stats {
 }
 
 fn stats(addr: std::net::SocketAddr) -> Stats {
-    let body = ureq::get(&format!("http://{addr}/stats"))
+    Stats(http_get(&format!("http://{addr}/stats")))
+}
+
+/// The body of `GET url`, or nothing.
+fn http_get(url: &str) -> String {
+    ureq::get(url)
         .call()
         .ok()
         .and_then(|mut r| r.body_mut().read_to_string().ok())
-        .unwrap_or_default();
-    Stats(body)
+        .unwrap_or_default()
+}
+
+/// Chromium at `$CHROMIUM`, or else at `/usr/bin/chromium`.
+fn chromium() -> Option<PathBuf> {
+    let path =
+        std::env::var_os("CHROMIUM").map_or_else(|| "/usr/bin/chromium".into(), PathBuf::from);
+    path.exists().then_some(path)
+}
+
+/// A headless Chromium with one page, driven over the DevTools protocol (JSON
+/// over this crate's WebSocket client); killed on drop.
+struct Browser {
+    child: Child,
+    profile: PathBuf,
+    devtools: WebSocket,
+    next_id: u64,
+}
+
+impl Browser {
+    fn launch(binary: &Path) -> Browser {
+        let profile = std::env::temp_dir().join(format!("rtw-compare-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).expect("create the browser profile");
+        let child = Command::new(binary)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+            ])
+            .args(["--no-first-run", "--disable-background-networking"])
+            .args(["--disable-component-update", "--disable-sync"])
+            .args(["--remote-debugging-port=0", "--window-size=1400,1000"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromium");
+        // With port 0, Chromium writes the port it took into the profile; the
+        // list of targets then names the page's WebSocket URL.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let url = loop {
+            let port =
+                std::fs::read_to_string(profile.join("DevToolsActivePort")).unwrap_or_default();
+            let port = port.lines().next().unwrap_or("");
+            if !port.is_empty() {
+                let list = http_get(&format!("http://127.0.0.1:{port}/json/list"));
+                let page = list.split('}').find(|t| t.contains("\"type\": \"page\""));
+                let url = page.and_then(|p| p.split("\"webSocketDebuggerUrl\": \"").nth(1));
+                if let Some(url) = url.and_then(|rest| rest.split('"').next()) {
+                    break url.to_owned();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromium opened no page to debug"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let devtools = connect(&url).expect("connect to the page's DevTools");
+        Browser {
+            child,
+            profile,
+            devtools,
+            next_id: 0,
+        }
+    }
+
+    /// Sends one DevTools command and returns its reply, skipping the events
+    /// that come in between.
+    fn call(&mut self, method: &str, params: &str) -> String {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.devtools
+            .send_text(&format!(
+                r#"{{"id":{id},"method":"{method}","params":{params}}}"#
+            ))
+            .expect("send a DevTools command");
+        let reply = format!(r#"{{"id":{id},"#);
+        loop {
+            match self.devtools.read().expect("a DevTools message") {
+                Message::Text(text) if text.starts_with(&reply) => return text,
+                _ => {}
+            }
+        }
+    }
+
+    /// Evaluates an expression whose value is a string without quotes or
+    /// backslashes, and returns it.
+    fn eval(&mut self, expression: &str) -> String {
+        let reply = self.call(
+            "Runtime.evaluate",
+            &format!(r#"{{"expression":"{expression}","returnByValue":true,"awaitPromise":true}}"#),
+        );
+        let value = reply.split(r#""value":""#).nth(1).unwrap_or("");
+        value.split('"').next().unwrap_or("").to_owned()
+    }
+
+    /// Whether the page's `showcase.summary()` (`key=a,b;…;ready=…`) lists
+    /// `panel` as ready.
+    fn ready(&mut self, panel: &str) -> bool {
+        let summary = self.eval("typeof showcase === 'undefined' ? '' : showcase.summary()");
+        let ready = summary
+            .split(';')
+            .find_map(|part| part.strip_prefix("ready="));
+        ready.is_some_and(|list| list.split(',').any(|p| p == panel))
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
 }

@@ -1,5 +1,7 @@
 //! The hidden-iframe forever frame: an HTML document that never finishes
-//! loading, with one `<script>` per message.
+//! loading, with one `<script>` per message. On the wire it is HTTP streaming
+//! (RFC 6202 §3.1) with an HTML body; the issues of §3.2 and the practices of
+//! §5 are noted below where this code meets them.
 //!
 //! ```text
 //! page: <iframe src="/channels/news/iframe" hidden></iframe>
@@ -23,10 +25,18 @@
 //! "forever frame" of Comet (2006 onwards; Gmail's chat and the first Comet
 //! libraries used it) because it streamed in every browser of the time, including
 //! Internet Explorer, whose `XMLHttpRequest` did not expose a response until it was
-//! complete. Its costs: the frame's never-finishing load kept the browser's
-//! loading indicator spinning (Gmail famously loaded it through an `ActiveX
-//! htmlfile` object to hide that), and the document grows for as long as it is
-//! open.
+//! complete. Use it today only for such browsers: anywhere a `fetch()` stream or
+//! `EventSource` exists, they stream the same bytes without a document.
+//!
+//! Its costs: one set of headers per connection and a script element per
+//! message (about 40 bytes around the message JSON); the frame's
+//! never-finishing load kept the browser's loading indicator spinning (Gmail
+//! famously loaded it through an `ActiveX htmlfile` object to hide that); the
+//! frame holds one of the browser's connections per host while open (RFC 6202
+//! §5.1); and the document grows for as long as it is open, so a page that
+//! keeps a frame for hours should reload it now and then with `?since=` its
+//! last id — the periodic reconnection RFC 6202 §3.2 ("maximal latency")
+//! describes, which costs a round trip of latency at that moment.
 //!
 //! # From `parent.callback(…)` to `postMessage`
 //!
@@ -36,22 +46,37 @@
 //! host) is out of reach of the frame's scripts. `window.postMessage` (HTML5,
 //! 2008 onwards) is the sanctioned channel across origins: the frame posts a
 //! structured-cloned value, the page receives a `message` event and checks
-//! `event.origin`. The contract posts with target origin `"*"`, so any page that
-//! frames the channel receives its messages — as readable as JSONP, which also
-//! ignores CORS by construction. Do not put secrets in channels these two
-//! transports serve.
+//! `event.origin`. The contract (`docs/PROTOCOL.md`) posts with target origin
+//! `"*"`, so any page that frames the channel receives its messages — as
+//! readable as JSONP, which also ignores CORS by construction. Do not put
+//! secrets in channels these two transports serve.
 //!
 //! # Safety and framing
 //!
 //! Message data is written inside a `<script>` element, so the JSON is written
 //! with `<`, `>`, `&`, U+2028 and U+2029 escaped (`Html::Safe`): no text can close
 //! the script (`</script>`), open a comment that hides the rest (`<!--`), or end
-//! a JavaScript line inside a string. The opening is padded past 1 KiB because
-//! some browsers buffered that much before rendering anything. A heartbeat is an
-//! HTML comment, every [`StreamConfig::heartbeat`] of silence. A gap posts
-//! `{"gap":true,"oldest":N}` before the replay; `?since=N` replays after `since`.
-//! When the server shuts down it closes the document (`</body></html>`) and the
-//! chunked body.
+//! a JavaScript line inside a string. A proxy may split or merge the chunks on
+//! the way (RFC 6202 §3.2, "framing techniques"); the browser runs a script
+//! only once its end tag has arrived, so the element, not the chunk, is the
+//! message boundary.
+//!
+//! The opening is padded past 1 KiB because some browsers buffered that much
+//! before rendering anything (RFC 6202 §3.2, "client buffering"). A heartbeat
+//! is an HTML comment, every [`StreamConfig::heartbeat`] (default 15 s) of
+//! silence, so that a quiet frame does not look idle to intermediaries (below
+//! the ~30 s RFC 6202 §5.5 calls safe) and a dead client is found by the
+//! failing write. A gap posts `{"gap":true,"oldest":N}` before the replay;
+//! `?since=N` replays after `since`. When the server shuts down it closes the
+//! document (`</body></html>`) and the chunked body.
+//!
+//! # Where it breaks
+//!
+//! A proxy that buffers the response holds every script back (RFC 6202 §3.2,
+//! "network intermediaries"; §5.3). The reply asks nginx-style proxies not to
+//! with `X-Accel-Buffering: no`, keeps the browser from sniffing with
+//! `X-Content-Type-Options: nosniff`, and is `Cache-Control: no-cache`; past a
+//! proxy that buffers anyway, only long-polling or JSONP gets through.
 
 use super::{as_is, gap_json, message_json, stream_subscription, subscription, Item, StreamConfig};
 use crate::codec::json::Html;

@@ -1,5 +1,7 @@
 //! Ajax long-polling: ask, and let the server hold the question until there is
-//! an answer.
+//! an answer — "HTTP long polling" as RFC 6202 §2.1 defines it. The issues of
+//! its §2.2 and the best practices of its §5 are noted below where this code
+//! meets them.
 //!
 //! ```text
 //! client                                          server
@@ -11,13 +13,19 @@
 //!   │ GET /channels/news/long-poll?since=42  ──▶ │  (at once: the next round)
 //! ```
 //!
-//! The request is the same as [polling](super::polling)'s, but when nothing is
+//! The request is the same as polling's (`polling.rs`), but when nothing is
 //! new the server does not say so: it keeps the request open and answers the
 //! moment a message is published, or with `"messages":[]` when `timeout` runs out
-//! (default 25 s, at most 60 s). The client handles the reply and asks again
-//! with `next` at once. A message is delivered as soon as the publish wakes the
-//! waiting thread, without polling's interval, and no request comes back empty
-//! except at the timeout.
+//! (default 25 s, at most 60 s). Either way the answer is an ordinary `200`
+//! with the batch, sent only on a message, a timeout or shutdown (RFC 6202
+//! §5.4). The client handles the reply and asks again with `next` at once. A
+//! message is delivered as soon as the publish wakes the waiting thread,
+//! without polling's interval, and no request comes back empty except at the
+//! timeout. The JSON is the contract's (`docs/PROTOCOL.md`).
+//!
+//! Use it where a push must pass wherever plain HTTP passes — any proxy, any
+//! client that can make a request — and messages come less often than a round
+//! trip; it is the usual fallback when streams and WebSocket are blocked.
 //!
 //! # Why the server holds the request
 //!
@@ -29,20 +37,42 @@
 //! client's two requests is never lost: the second request finds it already
 //! after its cursor and is answered at once.
 //!
+//! That thread is the "allocated resources" of RFC 6202 §2.2: every waiting
+//! client holds a socket and a thread for up to `timeout`, within the server's
+//! `max_connections` and `max_threads` (past them, `503`).
+//!
 //! # What it costs on the wire
 //!
 //! One full request and response head per *delivery* (polling pays one per
-//! interval, whether or not anything happened), plus one per timeout. Under a
-//! steady stream of messages the client is always between two requests, so
-//! messages that arrive meanwhile are batched into the next reply.
+//! interval, whether or not anything happened), plus one per timeout: the
+//! "header overhead" of RFC 6202 §2.2, most of the bytes when messages are
+//! small. The connection itself is kept alive between rounds, so a round costs
+//! no new TCP handshake (§2.2, "connection establishment").
+//!
+//! A message published just after a reply waits for the client's next request:
+//! up to three network transits (reply, request, reply) instead of one, the
+//! "maximal latency" of §2.2. Under a steady stream of messages the client is
+//! always between two requests, so messages that arrive meanwhile are batched
+//! into the next reply: latency grows, but the overhead per message falls
+//! (§2.2, "graceful degradation").
 //!
 //! # Where it breaks
 //!
 //! - Proxies and load balancers close requests that stay idle too long (often
-//!   30–60 s): that is why the default timeout is 25 s, below the usual limits.
+//!   30–60 s). RFC 6202 §5.5 calls 30 s the safe hold, and §2.2 lists this
+//!   among long polling's issues: that is why the default timeout is 25 s,
+//!   below the usual limits, and why a larger `timeout` is lowered to 60 s.
+//!   Every reply is a complete response, so ordinary proxies pass it (§5.3);
+//!   one that shares a few upstream connections among many clients can be
+//!   starved by held requests.
+//! - A cached reply would be stale (§2.2, "caching"): each reply says
+//!   `Cache-Control: no-store` (RFC 9111 §5.2.2.5), stricter than the
+//!   `no-cache` RFC 6202 suggests.
 //! - A browser opens about six connections per host over HTTP/1.1; each pending
 //!   long-poll holds one, so a page with several long-polls (or several tabs) can
-//!   starve its own other requests.
+//!   starve its own other requests (RFC 6202 §5.1). Keep one long-poll per page;
+//!   this server does not detect a browser's duplicates (§5.1 suggests a cookie
+//!   for that), it holds each request on its own.
 //! - A client that goes away while waiting is not noticed until the server writes
 //!   to it: its thread stays until the message or the timeout, at most `timeout`
 //!   (60 s), and the write that then fails ends the connection quietly.

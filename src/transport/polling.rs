@@ -1,4 +1,6 @@
-//! Ajax polling: the client asks "anything new?" on a timer.
+//! Ajax polling: the client asks "anything new?" on a timer — the baseline
+//! that RFC 6202 §1 starts from and §2.1 calls "short polling". It follows
+//! nothing beyond plain HTTP: a `GET` (RFC 9110 §9.3.1) answered at once.
 //!
 //! ```text
 //! client                                   server
@@ -11,9 +13,12 @@
 //!
 //! The server answers every request at once with the messages after the
 //! client's cursor (`since`, default 0: the whole retained history) and the
-//! cursor to send next time (`next`). Nothing is held open, so it works through
-//! every proxy and with every client ever made, and the server keeps no state
-//! per client at all.
+//! cursor to send next time (`next`), as `application/json` in the batch shape
+//! of `docs/PROTOCOL.md`. Nothing is held open, so it works through every
+//! proxy and with every client ever made, and the server keeps no state per
+//! client at all. Use it when updates are rare or a delay of one interval does
+//! not matter, or as the last fallback when nothing that holds a connection
+//! gets through.
 //!
 //! The cost is the trade-off that every other technique in this crate improves
 //! on: a message waits on average half the interval before it is seen, and most
@@ -25,7 +30,17 @@
 //! retained window, the reply starts at the oldest retained message with
 //! `"gap":true`.
 //!
-//! The reply says `Cache-Control: no-store`: a cached poll reply is a stale one.
+//! # How it fails
+//!
+//! `GET` is safe and idempotent (RFC 9110 §9.2.1, §9.2.2), and the cursor is in
+//! the request, so a poll whose reply was lost is simply asked again with the
+//! same `since`: nothing is consumed on the server. A bad `since` or channel
+//! name is a `400`; past the hub's channel limit, or during shutdown, a `503`.
+//!
+//! The reply says `Cache-Control: no-store` (RFC 9111 §5.2.2.5): a cached poll
+//! reply is a stale one, and the same URL answers differently from one moment
+//! to the next. It carries no validator (`ETag`, `Last-Modified`), so there is
+//! no `304`: "nothing new" is a `200` with `"messages":[]`.
 
 use super::{batch_json, channel, cursor};
 use crate::codec::json::Html;
