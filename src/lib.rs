@@ -18,18 +18,23 @@
 //!
 //! # Layers
 //!
-//! Arrows point down only: a codec knows no HTTP, the HTTP layer knows no hub,
-//! the hub knows no transport.
+//! Arrows point down only: a codec knows no socket, [`net`] knows no HTTP, the
+//! HTTP layer knows no hub, the hub knows no transport.
 //!
-//! - [`codec`]: pure functions over bytes (JSON writing, SHA-1, base64).
+//! - [`codec`]: pure functions over bytes (JSON writing, SHA-1, base64, UTF-8
+//!   checking).
+//! - [`net`]: the [`Socket`](net::Socket) a connection is read and written
+//!   through (a `TcpStream`, or an in-memory [`pipe`](net::pipe()) in tests), a
+//!   connection handed to a protocol, helper threads, bounded writes.
 //! - [`http`]: RFC 9112 request parsing and response writing, the chunked coding,
 //!   routing, CORS.
-//! - [`server`]: the listener, one thread per connection, keep-alive, limits,
-//!   timeouts, shutdown.
+//! - [`server`]: the listener, one thread per connection, limits, shutdown;
+//!   each connection's keep-alive loop.
 //! - [`hub`]: channels of ordered messages, read through cursors; a `Condvar` per
 //!   channel for waiting, and a broadcaster per channel for its subscribers.
 //! - [`transport`]: one file per technique.
-//! - [`showcase`]: the routes of the showcase binary's wire contract.
+//! - [`showcase`]: the routes of the showcase binary's wire contract
+//!   (`docs/PROTOCOL.md`) and the counters behind its `/stats`.
 //!
 //! # Concurrency
 //!
@@ -46,10 +51,35 @@
 //!
 //! # Limits
 //!
-//! Every limit is a documented field with a safe default: request sizes in
-//! [`http::Limits`], connections and timeouts in [`server::Config`], channels and
-//! messages in [`hub::HubConfig`]. Each is checked before anything is allocated
-//! for the input it bounds.
+//! Every limit and timeout, with its setting, its default, and what a client
+//! sees when it is reached. Each is checked before anything is allocated for
+//! the input it bounds.
+//!
+//! | what | setting | default | past it |
+//! | --- | --- | --- | --- |
+//! | request line | [`http::Limits::max_request_line`] | 8 KiB | `414`, close |
+//! | header section (and a chunked body's trailers) | [`http::Limits::max_header_bytes`] | 16 KiB | `431`, close |
+//! | header fields | [`http::Limits::max_headers`] | 100 | `431`, close |
+//! | request body | [`http::Limits::max_body`], per route [`http::Router::max_body`] | 1 MiB | `413`, close, before any `100 Continue` |
+//! | first byte of a request | [`server::Config::idle_timeout`] | 30 s | closed quietly |
+//! | request head, first byte to last | [`server::Config::header_timeout`] | 10 s | `408`, close |
+//! | request body | [`server::Config::body_timeout`] | 30 s | `408`, close |
+//! | one blocked write | [`server::Config::write_timeout`] | 10 s | connection dropped |
+//! | open connections | [`server::Config::max_connections`] | 10,000 | `503`, close (a raw protocol: closed) |
+//! | threads: connections and their helpers | [`server::Config::max_threads`] | 12,000 | `503`; a subscription whose broadcaster cannot start: WebSocket 1011, TCP `ERR server busy` |
+//! | a thread's stack | [`server::Config::stack_size`] | 512 KiB | a handler's frames past it abort the process |
+//! | shutdown grace | [`server::Config::shutdown_timeout`] | 5 s | connections cut off |
+//! | message text | [`hub::HubConfig::max_message_bytes`] | 64 KiB | `413`; WebSocket 1009; TCP `ERR message too large` |
+//! | messages kept per channel | [`hub::HubConfig::window`] | 1024 | oldest evicted; a reader behind gets `gap` |
+//! | bytes kept per channel | [`hub::HubConfig::max_channel_bytes`] | 4 MiB | oldest evicted, the newest always kept |
+//! | channels | [`hub::HubConfig::max_channels`] | 1024 | an unread, never-published one makes room; else `503` |
+//! | a broadcaster's write to one subscriber | `hub::broadcast::WRITE_NOW_TIMEOUT` | 2 ms | that subscriber falls behind and catches up on a helper thread |
+//! | stream silence | [`transport::StreamConfig::heartbeat`] | 15 s | a heartbeat (SSE comment, empty line, HTML comment) |
+//! | long-poll wait | `?timeout=` ms, `transport::long_poll::MAX_TIMEOUT` | 25 s, at most 60 s | `200` with no messages |
+//! | WebSocket frame, message | `transport::websocket::WsConfig::max_frame`, `max_message` | 16 MiB (`/echo`), the message limit (channels) | close 1009 |
+//! | WebSocket silence | `WsConfig::ping_interval`, `idle_timeout` | ping after 30 s, give up after 75 s | close 1001 |
+//! | WebSocket closing handshake | `WsConfig::close_timeout` | 5 s | TCP closed |
+//! | TCP line | `transport::tcp::MAX_LINE` | 64 KiB + 64 | `ERR line too long`, close |
 //!
 //! # Security
 //!

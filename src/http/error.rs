@@ -2,6 +2,8 @@
 //! each refusal is answered with ([`Response::refusal`](super::Response::refusal)
 //! writes the reply).
 
+#[cfg(doc)]
+use super::Limits;
 use std::fmt;
 
 /// Why a request was refused before it reached a handler. Each variant is one

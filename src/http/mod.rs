@@ -2,7 +2,7 @@
 //! the chunked coding, responses, routing and CORS.
 //!
 //! The parsers here are pure functions over bytes that answer *complete*, *need
-//! more* or *error*; the server's connection loop (`server.rs`) does the socket
+//! more* or *error*; the server's connection loop (`server/connection.rs`) does the socket
 //! I/O around them. That split keeps every framing rule testable without a socket.
 
 pub mod chunked;

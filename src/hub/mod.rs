@@ -66,7 +66,7 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
-/// The longest channel name, in bytes (CONTRACT.md, "Messages and channels").
+/// The longest channel name, in bytes (`docs/PROTOCOL.md`, "Messages and channels").
 pub const MAX_NAME_LEN: usize = 64;
 /// The name of the default event.
 pub const DEFAULT_EVENT: &str = "message";

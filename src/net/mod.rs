@@ -3,7 +3,7 @@
 //!
 //! - [`Socket`]: a duplex byte stream read and written through `&self` (so a
 //!   reader thread and a writer thread can share one), with shutdown and
-//!   timeouts. `TcpStream` is one; [`pipe`] makes an in-memory pair, so that
+//!   timeouts. `TcpStream` is one; [`pipe()`] makes an in-memory pair, so that
 //!   the keep-alive loop and the WebSocket session can be tested without the
 //!   network, and a wrapper can count or log what passes (the showcase counts
 //!   its `/stats` this way).

@@ -43,7 +43,7 @@
 //! - [`Config::write_timeout`]: each write; a peer that stops reading is dropped.
 //!
 //! Unix reports an expired socket timeout as `WouldBlock`, Windows as
-//! `TimedOut`; both count ([`crate::http::is_timeout`]).
+//! `TimedOut`; both count ([`crate::net::is_timeout`]).
 //!
 //! # Shutdown
 //!

@@ -1,5 +1,5 @@
 //! Headless Chromium driven over the DevTools protocol with the crate's own
-//! WebSocket client: shared by `tests/browser.rs` and `examples/compare.rs`.
+//! WebSocket client, for `tests/browser.rs`.
 
 #![allow(dead_code)]
 

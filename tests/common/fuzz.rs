@@ -1,8 +1,8 @@
 //! A seeded, std-only mutation fuzzer for the pure parsers and for every value
 //! the server turns into a number (cursors, `timeout`, `Last-Event-ID`,
 //! `Content-Length`, chunk sizes, close codes), shared by
-//! `tests/fuzz.rs` (thousands of cases per `cargo test`) and `examples/fuzz.rs`
-//! (millions on demand).
+//! `tests/fuzz.rs`: thousands of cases per `cargo test`, millions on demand
+//! with `RTW_FUZZ_SECONDS`.
 //!
 //! Each target takes valid inputs, mutates them (bit flips, interesting bytes,
 //! truncation, splicing, insertion, deletion, length fields set to extremes), and
