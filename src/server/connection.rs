@@ -340,3 +340,191 @@ impl KeepAlive<'_> {
         result.unwrap_or_else(|_| Err(io::Error::other("stream handler panicked")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The keep-alive loop over an in-memory pipe: no ports, no sleeps. The
+    //! only waits are the server's own timeouts, set short, and a generous
+    //! bound on every read so that a bug fails instead of hanging.
+    use super::*;
+    use crate::http::Router;
+    use crate::net::{pipe, PipeEnd};
+    use std::io::Read;
+    use std::thread::{self, JoinHandle};
+
+    const LIVENESS: Duration = Duration::from_secs(10);
+
+    /// A connection served by `handler` on its own thread; the client's end.
+    fn serve_pipe(handler: impl Handler, config: Config) -> (PipeEnd, JoinHandle<()>) {
+        let (client, server) = pipe(64 * 1024);
+        client.set_read_timeout(Some(LIVENESS)).unwrap();
+        let served = thread::spawn(move || {
+            let stopping = AtomicBool::new(false);
+            serve(
+                Arc::new(server),
+                &handler,
+                &config,
+                &stopping,
+                Helpers::unlimited(),
+            );
+        });
+        (client, served)
+    }
+
+    fn echo_router() -> Router {
+        Router::new()
+            .get("/{name}", |r: Request| {
+                Response::text(format!("got {}", r.param("name").unwrap_or("")))
+            })
+            .post("/body", |r: Request| {
+                Response::text(format!("{} bytes", r.body().len()))
+            })
+            .post("/small", |_: Request| Response::text("small"))
+            .max_body(4)
+    }
+
+    /// Everything the server writes until it closes.
+    fn read_to_close(client: &PipeEnd) -> String {
+        let mut out = Vec::new();
+        (&mut &*client).read_to_end(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Reads until `text` has arrived; returns all read so far.
+    fn read_until(client: &PipeEnd, text: &str) -> String {
+        let mut out = String::new();
+        let mut buf = [0u8; 1024];
+        while !out.contains(text) {
+            let n = client.read(&mut buf).unwrap();
+            assert!(n > 0, "closed before {text:?}; got {out:?}");
+            out.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order() {
+        let (client, served) = serve_pipe(echo_router(), Config::default());
+        client
+            .write(b"GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\nGET /three HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let replies = read_to_close(&client);
+        served.join().unwrap();
+        assert_eq!(
+            replies.matches("HTTP/1.1 200 OK\r\n").count(),
+            3,
+            "{replies}"
+        );
+        let at = |body: &str| {
+            replies
+                .find(body)
+                .unwrap_or_else(|| panic!("{body}: {replies}"))
+        };
+        assert!(at("got one") < at("got two") && at("got two") < at("got three"));
+        assert!(replies.ends_with("got three"));
+    }
+
+    #[test]
+    fn a_body_after_100_continue_is_read() {
+        let (client, served) = serve_pipe(echo_router(), Config::default());
+        client
+            .write(b"POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        // The client waits for the invitation before it sends the body.
+        assert_eq!(
+            read_until(&client, "\r\n\r\n"),
+            "HTTP/1.1 100 Continue\r\n\r\n"
+        );
+        client.write(b"hello").unwrap();
+        let reply = read_to_close(&client);
+        served.join().unwrap();
+        assert!(
+            reply.starts_with("HTTP/1.1 200 OK\r\n") && reply.ends_with("5 bytes"),
+            "{reply}"
+        );
+    }
+
+    #[test]
+    fn a_body_the_route_refuses_gets_413_without_100_continue() {
+        let (client, served) = serve_pipe(echo_router(), Config::default());
+        client
+            .write(b"POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            .unwrap();
+        let reply = read_to_close(&client);
+        served.join().unwrap();
+        assert!(reply.starts_with("HTTP/1.1 413 "), "{reply}");
+        assert!(!reply.contains("100 Continue"), "{reply}");
+        assert!(reply.contains("Connection: close\r\n"), "{reply}");
+    }
+
+    #[test]
+    fn a_peer_that_half_closes_gets_its_answer_then_the_connection_ends() {
+        let (client, served) = serve_pipe(echo_router(), Config::default());
+        client
+            .write(b"GET /last HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let reply = read_to_close(&client);
+        served.join().unwrap();
+        assert!(
+            reply.starts_with("HTTP/1.1 200 OK\r\n") && reply.ends_with("got last"),
+            "{reply}"
+        );
+    }
+
+    #[test]
+    fn a_head_that_stops_halfway_gets_408_and_an_idle_connection_closes_quietly() {
+        let config = Config {
+            header_timeout: Duration::from_millis(50),
+            idle_timeout: Duration::from_millis(50),
+            ..Config::default()
+        };
+        let (client, served) = serve_pipe(echo_router(), config.clone());
+        client.write(b"GET /slow HTTP/1.1\r\nHost").unwrap();
+        let reply = read_to_close(&client);
+        served.join().unwrap();
+        assert!(reply.starts_with("HTTP/1.1 408 "), "{reply}");
+
+        let (client, served) = serve_pipe(echo_router(), config);
+        assert_eq!(
+            read_to_close(&client),
+            "",
+            "an idle connection gets no reply"
+        );
+        served.join().unwrap();
+    }
+
+    #[test]
+    fn a_malformed_request_is_refused_and_the_rest_never_read() {
+        let (client, served) = serve_pipe(echo_router(), Config::default());
+        client
+            .write(b"GET /a HTTP/1.1\r\nHost: a\nX: y\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let reply = read_to_close(&client);
+        served.join().unwrap();
+        assert!(reply.starts_with("HTTP/1.1 400 "), "{reply}");
+        assert_eq!(reply.matches("HTTP/1.1").count(), 1, "{reply}");
+    }
+
+    #[test]
+    fn a_streamed_body_is_chunked_and_ends_with_the_last_chunk() {
+        let handler = |_: Request| {
+            Response::stream("text/plain", |out: &mut BodyWriter<'_>| {
+                out.write_all(b"first")?;
+                out.flush()?;
+                out.write_all(b"second")?;
+                out.flush()
+            })
+            .close()
+        };
+        let (client, served) = serve_pipe(handler, Config::default());
+        client.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        let reply = read_to_close(&client);
+        served.join().unwrap();
+        assert!(reply.contains("Transfer-Encoding: chunked\r\n"), "{reply}");
+        assert!(
+            reply.ends_with("\r\n\r\n5\r\nfirst\r\n6\r\nsecond\r\n0\r\n\r\n"),
+            "{reply:?}"
+        );
+    }
+}

@@ -563,3 +563,204 @@ fn read_through<const N: usize>(socket: &dyn Socket, buf: &mut Vec<u8>) -> io::R
     }
     read
 }
+
+#[cfg(test)]
+mod tests {
+    //! The session over an in-memory pipe, the test playing the client with
+    //! hand-made frames: no ports, and no sleeps but the session's own timers,
+    //! set short.
+    use super::*;
+    use crate::net::{pipe, PipeEnd};
+    use std::thread;
+
+    const LIVENESS: Duration = Duration::from_secs(10);
+    const KEY: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
+
+    /// A server session and the client's end of its socket.
+    fn session(config: WsConfig) -> (WebSocket, PipeEnd) {
+        let (client, server) = pipe(64 * 1024);
+        client.set_read_timeout(Some(LIVENESS)).unwrap();
+        (
+            WebSocket::new(Arc::new(server), Role::Server, config, Vec::new()),
+            client,
+        )
+    }
+
+    /// Sends one masked frame, as a client must (§5.1).
+    fn send(client: &PipeEnd, fin: bool, opcode: OpCode, payload: &[u8]) {
+        let mut frame = Vec::new();
+        frame::encode(&mut frame, fin, opcode, payload, Some(KEY));
+        client.write(&frame).unwrap();
+    }
+
+    /// The next frame from the server; `None` when it closed the connection.
+    fn receive(client: &PipeEnd, buf: &mut Vec<u8>) -> Option<Frame> {
+        loop {
+            if let Ok(Parsed::Complete { value, consumed }) =
+                frame::parse(buf, Role::Client, 1 << 20)
+            {
+                buf.drain(..consumed);
+                return Some(value);
+            }
+            let mut chunk = [0u8; 1024];
+            match client.read(&mut chunk).unwrap() {
+                0 => return None,
+                n => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    fn close_code(frame: &Frame) -> u16 {
+        assert_eq!(frame.opcode, OpCode::Close);
+        u16::from_be_bytes([frame.payload[0], frame.payload[1]])
+    }
+
+    #[test]
+    fn the_peer_closes_first_and_gets_its_code_back_then_the_end() {
+        let (mut ws, client) = session(WsConfig::default());
+        send(
+            &client,
+            true,
+            OpCode::Close,
+            &[0x03, 0xE8, b'b', b'y', b'e'],
+        );
+        let closed = ws.read().unwrap();
+        assert_eq!(
+            closed,
+            Message::Close(Some(CloseFrame {
+                code: 1000,
+                reason: "bye".into()
+            }))
+        );
+        let mut buf = Vec::new();
+        let echo = receive(&client, &mut buf).unwrap();
+        assert_eq!(
+            echo.payload,
+            [0x03, 0xE8],
+            "the code echoed, not the reason"
+        );
+        assert!(receive(&client, &mut buf).is_none(), "then TCP closes");
+        assert_eq!(ws.state(), State::Closed);
+        assert!(matches!(ws.read(), Err(Error::Closed)));
+    }
+
+    #[test]
+    fn we_close_first_drop_the_data_that_crosses_and_wait_for_the_peers_close() {
+        let (mut ws, client) = session(WsConfig::default());
+        let closing = thread::spawn(move || ws.close(code::GOING_AWAY, "bye"));
+        let mut buf = Vec::new();
+        let ours = receive(&client, &mut buf).unwrap();
+        assert_eq!(close_code(&ours), 1001);
+        assert_eq!(&ours.payload[2..], b"bye");
+        send(&client, true, OpCode::Text, b"crossed on the wire");
+        send(&client, true, OpCode::Close, &1001u16.to_be_bytes());
+        let theirs = closing.join().unwrap().unwrap();
+        assert_eq!(theirs.map(|f| f.code), Some(1001));
+        assert!(
+            receive(&client, &mut buf).is_none(),
+            "nothing after our close"
+        );
+    }
+
+    #[test]
+    fn we_close_first_and_give_up_on_a_peer_that_never_answers() {
+        let config = WsConfig {
+            close_timeout: Duration::from_millis(50),
+            ..WsConfig::default()
+        };
+        let (mut ws, client) = session(config);
+        let closing = thread::spawn(move || ws.close(code::NORMAL, ""));
+        let mut buf = Vec::new();
+        assert_eq!(close_code(&receive(&client, &mut buf).unwrap()), 1000);
+        assert_eq!(closing.join().unwrap().unwrap(), None);
+        assert!(receive(&client, &mut buf).is_none());
+    }
+
+    #[test]
+    fn a_ping_is_answered_with_its_payload_between_fragments() {
+        let (mut ws, client) = session(WsConfig::default());
+        send(&client, false, OpCode::Text, "κό".as_bytes());
+        send(&client, true, OpCode::Ping, b"still there?");
+        send(&client, true, OpCode::Continuation, "σμε".as_bytes());
+        assert_eq!(ws.read().unwrap(), Message::Text("κόσμε".into()));
+        let pong = receive(&client, &mut Vec::new()).unwrap();
+        assert_eq!(
+            (pong.opcode, &pong.payload[..]),
+            (OpCode::Pong, &b"still there?"[..])
+        );
+    }
+
+    #[test]
+    fn a_silent_peer_is_pinged_then_given_up_with_1001() {
+        let config = WsConfig {
+            ping_interval: Some(Duration::from_millis(20)),
+            idle_timeout: Duration::from_millis(100),
+            ..WsConfig::default()
+        };
+        let (mut ws, client) = session(config);
+        let reading = thread::spawn(move || ws.read());
+        let mut buf = Vec::new();
+        let ping = receive(&client, &mut buf).unwrap();
+        assert_eq!(ping.opcode, OpCode::Ping);
+        let mut last = ping;
+        while last.opcode == OpCode::Ping {
+            last = receive(&client, &mut buf).unwrap();
+        }
+        assert_eq!(close_code(&last), code::GOING_AWAY);
+        assert!(matches!(reading.join().unwrap(), Err(Error::Idle)));
+    }
+
+    #[test]
+    fn invalid_utf8_split_across_fragments_fails_with_1007_at_the_second() {
+        let (mut ws, client) = session(WsConfig::default());
+        // F0 9F starts a 4-byte character; '(' cannot continue it.
+        send(&client, false, OpCode::Text, b"ok\xF0\x9F");
+        send(&client, true, OpCode::Continuation, b"(x");
+        let failed = ws.read();
+        assert!(
+            matches!(failed, Err(Error::Protocol(Violation::InvalidUtf8))),
+            "{failed:?}"
+        );
+        let close = receive(&client, &mut Vec::new()).unwrap();
+        assert_eq!(close_code(&close), code::INVALID_DATA);
+    }
+
+    #[test]
+    fn each_violation_closes_with_its_code() {
+        type Frames<'a> = &'a [(bool, OpCode, &'a [u8])];
+        let cases: [(Frames, Violation); 4] = [
+            (
+                &[(true, OpCode::Continuation, b"x")],
+                Violation::ContinuationOutsideMessage,
+            ),
+            (
+                &[(false, OpCode::Text, b"a"), (true, OpCode::Binary, b"b")],
+                Violation::MessageInsideMessage,
+            ),
+            (&[(true, OpCode::Close, &[0x03])], Violation::CloseOfOneByte),
+            (
+                &[(true, OpCode::Close, &[0x03, 0xED])],
+                Violation::InvalidCloseCode,
+            ),
+        ];
+        // A failed connection lingers for the peer's close at most this long.
+        let config = WsConfig {
+            close_timeout: Duration::from_millis(20),
+            ..WsConfig::default()
+        };
+        for (frames, violation) in cases {
+            let (mut ws, client) = session(config.clone());
+            for &(fin, opcode, payload) in frames {
+                send(&client, fin, opcode, payload);
+            }
+            let failed = ws.read();
+            assert!(
+                matches!(failed, Err(Error::Protocol(v)) if v == violation),
+                "{violation:?}: {failed:?}"
+            );
+            let close = receive(&client, &mut Vec::new()).unwrap();
+            assert_eq!(close_code(&close), violation.code(), "{violation:?}");
+            assert_eq!(&close.payload[2..], violation.reason().as_bytes());
+        }
+    }
+}
