@@ -72,13 +72,6 @@ pub fn string(out: &mut String, s: &str, html: Html) {
     out.push('"');
 }
 
-/// Returns `s` as a quoted JSON string.
-pub fn quoted(s: &str) -> String {
-    let mut out = String::new();
-    string(&mut out, s, Html::Plain);
-    out
-}
-
 /// Returns the object `{"error":"<message>"}`, the body of every error reply in
 /// the contract.
 pub fn error_object(message: &str) -> String {
@@ -93,7 +86,9 @@ mod tests {
     use super::*;
 
     fn plain(s: &str) -> String {
-        quoted(s)
+        let mut out = String::new();
+        string(&mut out, s, Html::Plain);
+        out
     }
 
     fn safe(s: &str) -> String {

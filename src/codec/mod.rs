@@ -4,6 +4,7 @@
 
 pub mod base64;
 pub mod json;
+pub mod number;
 pub mod sha1;
 pub mod utf8;
 

@@ -21,6 +21,7 @@
 
 use super::request::check_field_line;
 use super::Error;
+use crate::codec::number::hex_digit;
 use std::io::{self, Write};
 
 /// The longest chunk extension accepted, in bytes. Extensions carry nothing this
@@ -204,10 +205,6 @@ impl Decoder {
         }
         Ok((i, self.state == State::Done))
     }
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 /// Writes a response body in the chunked coding. Writes are buffered; each

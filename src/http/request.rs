@@ -40,6 +40,7 @@
 //! ```
 
 use super::{list_has_token, Error};
+use crate::codec::number::{decimal, hex_digit};
 use crate::net::Socket;
 use std::ops::Range;
 use std::sync::Arc;
@@ -289,12 +290,8 @@ pub fn form_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
 fn hex_at(bytes: &[u8], i: usize) -> Option<u8> {
-    bytes.get(i).copied().and_then(hex)
+    bytes.get(i).copied().and_then(hex_digit)
 }
 
 // ---------------------------------------------------------------------------
@@ -697,7 +694,7 @@ fn body_kind(request: &Request, limits: &Limits) -> Result<BodyKind, Error> {
         let mut length: Option<u64> = None;
         for value in request.header_values("content-length") {
             for item in value.split(|&b| b == b',') {
-                let n = parse_decimal(trim_ows(item)).ok_or(Error::BadContentLength)?;
+                let n = decimal(trim_ows(item)).map_err(|_| Error::BadContentLength)?;
                 if length.is_some_and(|l| l != n) {
                     return Err(Error::BadContentLength);
                 }
@@ -715,19 +712,6 @@ fn body_kind(request: &Request, limits: &Limits) -> Result<BodyKind, Error> {
         });
     }
     Ok(BodyKind::None)
-}
-
-/// `1*DIGIT` as a u64; `None` for anything else, a sign or an overflow.
-fn parse_decimal(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    s.iter().try_fold(0u64, |n, &b| {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-    })
 }
 
 fn trim_ows(mut s: &[u8]) -> &[u8] {

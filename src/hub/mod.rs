@@ -244,7 +244,7 @@ impl Hub {
         if channels.by_name.len() >= self.config.max_channels && !channels.evict_one_unused() {
             return Err(Error::TooManyChannels);
         }
-        let channel = Arc::new(Channel::new(name, &self.config, &self.default_event));
+        let channel = Arc::new(Channel::new(&self.config, &self.default_event));
         channels.by_name.insert(name.into(), Arc::clone(&channel));
         Ok(channel)
     }
@@ -282,7 +282,6 @@ impl Hub {
 /// that publishing signals.
 #[derive(Debug)]
 pub struct Channel {
-    name: Box<str>,
     log: Mutex<Log>,
     published: Condvar,
     window: usize,
@@ -350,9 +349,8 @@ impl Log {
 }
 
 impl Channel {
-    fn new(name: &str, config: &HubConfig, default_event: &Arc<str>) -> Channel {
+    fn new(config: &HubConfig, default_event: &Arc<str>) -> Channel {
         Channel {
-            name: name.into(),
             log: Mutex::new(Log {
                 ring: VecDeque::new(),
                 bytes: 0,
@@ -367,11 +365,6 @@ impl Channel {
             default_event: Arc::clone(default_event),
             broadcast: broadcast::Broadcast::default(),
         }
-    }
-
-    /// The channel's name.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// Appends a message and wakes every waiter. Returns its id.

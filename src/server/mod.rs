@@ -107,6 +107,9 @@ use std::time::Duration;
 /// the next. Each is one blocked thread while idle.
 const ACCEPTORS: usize = 16;
 
+/// How long shutdown's own connection to an accepting thread may take.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How many refused connections may wait for their `503` at once; past it they
 /// are closed without one.
 const REJECT_QUEUE: usize = 64;
@@ -192,7 +195,7 @@ impl ShutdownHandle {
         // each accepting thread.
         for _ in 0..ACCEPTORS {
             let wake = wake_address(self.shared.addr);
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+            let _ = TcpStream::connect_timeout(&wake, WAKE_TIMEOUT);
         }
         // Idle connections are blocked in a read: end it. A thread in the middle
         // of a reply (a long-poll just woken by the hooks) still writes it.

@@ -48,11 +48,12 @@ pub mod websocket;
 pub mod tcp;
 
 use crate::codec::json::{self, Html};
+use crate::codec::number::{decimal, NotDecimal};
 use crate::http::response::{BodyWriter, StreamConnection};
 use crate::http::{chunked, Request, Response};
 use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
 use crate::hub::{self, Batch, Channel, Hub, Message};
-use crate::net::{write_all_before, write_now, Socket};
+use crate::net::{write_all_before, write_now, Helpers, Socket};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::Shutdown;
@@ -123,34 +124,77 @@ pub fn stream_subscription(
         false => format,
     };
     let socket = Arc::clone(&connection.socket);
-    let patience = connection.write_timeout;
-    let spawn = connection.helpers.spawner();
+    let helpers = connection.helpers.clone();
     let sink = Arc::new(HttpSink { connection });
+    let served = subscribed(
+        &*socket,
+        channel,
+        cursor,
+        format,
+        sink,
+        Some(heartbeat),
+        &helpers,
+        || read_until_the_end(&*socket),
+    );
+    match served {
+        Ok(true) | Err(End::Closed) => Ok(()),
+        Ok(false) | Err(End::Failed | End::Busy) => Err(io::ErrorKind::ConnectionAborted.into()),
+    }
+}
+
+/// What every subscriber with a socket of its own shares — the HTTP streams
+/// ([`stream_subscription`]), a WebSocket and a TCP line subscriber: bound the
+/// socket's writes for the broadcaster, join the channel's broadcast from
+/// `cursor`, run `read` (the connection's own reading, which returns when the
+/// client leaves or the server ends the connection), and leave. If the channel
+/// closed meanwhile (server shutdown, which may end the reads before the
+/// broadcaster's last pass), write what the ring still holds after the
+/// subscriber's cursor and end it the transport's way ([`Sink::end`]).
+///
+/// Returns whether the channel closed; the socket's write timeout is what it
+/// was before.
+///
+/// # Errors
+///
+/// Why the subscription could not start: [`End::Busy`] at the thread limit,
+/// [`End::Failed`] when the client left while catching up, [`End::Closed`]
+/// when the channel closed first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn subscribed(
+    socket: &dyn Socket,
+    channel: &Arc<Channel>,
+    cursor: u64,
+    format: Format,
+    sink: Arc<dyn Sink>,
+    heartbeat: Option<Duration>,
+    helpers: &Helpers,
+    read: impl FnOnce(),
+) -> Result<bool, End> {
+    let patience = socket.write_timeout().ok().flatten();
     // From here the broadcaster writes: its writes must give up quickly.
-    socket.set_write_timeout(Some(WRITE_NOW_TIMEOUT))?;
-    let ended = match channel.subscribe(cursor, format, sink.clone(), Some(heartbeat), spawn) {
-        Ok(subscription) => {
-            read_until_the_end(&*socket);
-            let ended = subscription.ended();
+    let _ = socket.set_write_timeout(Some(WRITE_NOW_TIMEOUT));
+    let served = channel
+        .subscribe(
+            cursor,
+            format,
+            Arc::clone(&sink),
+            heartbeat,
+            helpers.spawner(),
+        )
+        .map(|subscription| {
+            read();
             let cursor = subscription.cursor();
             drop(subscription); // no broadcaster writes after this
-            if ended == Some(End::Closed) || channel.is_closed() {
-                // Shutdown may interrupt the read before the broadcaster's
-                // last pass: write what the ring holds after our cursor.
+            let closed = channel.is_closed();
+            if closed {
                 let batch = channel.read_after(cursor);
-                sink.write_all(&format.encode(&batch, cursor, cursor))?;
-                None
-            } else {
-                Some(End::Failed)
+                let _ = sink.write_all(&format.encode(&batch, cursor, cursor));
+                sink.end(End::Closed);
             }
-        }
-        Err(why) => Some(why),
-    };
-    socket.set_write_timeout(Some(patience))?;
-    match ended {
-        None | Some(End::Closed) => Ok(()),
-        Some(End::Failed | End::Busy) => Err(io::ErrorKind::ConnectionAborted.into()),
-    }
+            closed
+        });
+    let _ = socket.set_write_timeout(patience);
+    served
 }
 
 /// Reads (and drops) whatever the client sends until it closes, the socket
@@ -328,13 +372,13 @@ pub fn subscription(hub: &Hub, request: &Request) -> Result<(Arc<Channel>, u64),
 ///
 /// `400` unless it is a decimal number that fits in 64 bits.
 pub fn cursor(request: &Request, name: &str) -> Result<Option<u64>, Response> {
-    match request.query(name) {
-        None => Ok(None),
-        Some(value) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => value
-            .parse()
-            .map(Some)
-            .map_err(|_| Response::error(400, "cursor out of range")),
-        Some(_) => Err(Response::error(
+    let Some(value) = request.query(name) else {
+        return Ok(None);
+    };
+    match decimal(value.as_bytes()) {
+        Ok(cursor) => Ok(Some(cursor)),
+        Err(NotDecimal::TooLarge) => Err(Response::error(400, "cursor out of range")),
+        Err(NotDecimal::NotDigits) => Err(Response::error(
             400,
             "cursor must be a non-negative integer",
         )),

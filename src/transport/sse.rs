@@ -61,6 +61,7 @@
 //! which would otherwise hold events back.
 
 use super::{as_is, channel, stream_subscription, Item, StreamConfig};
+use crate::codec::number::decimal;
 use crate::http::{Request, Response};
 use crate::hub::broadcast::Format;
 use crate::hub::{Hub, Message, DEFAULT_EVENT};
@@ -102,10 +103,7 @@ fn resume_cursor(request: &Request) -> Option<u64> {
         Some(header) => header.trim().to_owned(),
         None => request.query("lastEventId")?,
     };
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    id.parse().ok()
+    decimal(id.as_bytes()).ok()
 }
 
 /// One item of the stream: a gap as an event named `gap` with data

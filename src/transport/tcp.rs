@@ -42,8 +42,9 @@
 //! write shuts the socket, which ends the reader too. When the reader ends
 //! first, the subscription leaves the broadcast at once.
 
-use super::{as_is, write_json_line, StreamConfig};
-use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
+use super::{as_is, subscribed, write_json_line, StreamConfig};
+use crate::codec::number::{decimal, NotDecimal};
+use crate::hub::broadcast::{End, Format, Sink};
 use crate::hub::{self, Channel, Hub, DEFAULT_EVENT};
 use crate::net::{is_timeout, write_all_before, write_now, Connection, Socket};
 use crate::sync::lock;
@@ -198,44 +199,41 @@ fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Connec
     };
 
     let sink = Arc::new(TcpSink(Arc::clone(&writer)));
-    let _ = socket.set_write_timeout(Some(WRITE_NOW_TIMEOUT));
-    let subscribed = channel.subscribe(
+    let heartbeat = Some(config.heartbeat);
+    let helpers = &connection.helpers;
+    let served = subscribed(
+        &*socket,
+        &channel,
         start,
         FORMAT,
         sink,
-        Some(config.heartbeat),
-        connection.helpers.spawner(),
-    );
-    let subscription = match subscribed {
-        Ok(subscription) => subscription,
-        Err(End::Busy) => return writer.refuse("server busy, try again later"),
-        Err(End::Closed | End::Failed) => return,
-    };
-    loop {
-        match lines.next() {
-            Line::Text(line) => match line.strip_prefix("PUB ") {
-                Some(text) => match channel.publish(DEFAULT_EVENT, text) {
-                    Ok(_) => {}
-                    Err(hub::Error::MessageTooLarge) => {
-                        let _ = writer.line("ERR message too large");
+        heartbeat,
+        helpers,
+        || loop {
+            match lines.next() {
+                Line::Text(line) => match line.strip_prefix("PUB ") {
+                    Some(text) => match channel.publish(DEFAULT_EVENT, text) {
+                        Ok(_) => {}
+                        Err(hub::Error::MessageTooLarge) => {
+                            let _ = writer.line("ERR message too large");
+                        }
+                        Err(_) => return,
+                    },
+                    None if line.is_empty() => {}
+                    None => {
+                        if writer.line("ERR unknown command").is_err() {
+                            return;
+                        }
                     }
-                    Err(_) => break,
                 },
-                None if line.is_empty() => {}
-                None => {
-                    if writer.line("ERR unknown command").is_err() {
-                        break;
-                    }
-                }
-            },
-            Line::TooLong => {
-                writer.refuse("line too long");
-                break;
+                Line::TooLong => return writer.refuse("line too long"),
+                Line::Policy | Line::Closed => return,
             }
-            Line::Policy | Line::Closed => break,
-        }
+        },
+    );
+    if let Err(End::Busy) = served {
+        writer.refuse("server busy, try again later");
     }
-    drop(subscription);
     let _ = socket.shutdown(Shutdown::Both);
 }
 
@@ -282,10 +280,10 @@ fn subscribe(hub: &Hub, line: &str) -> Result<(Arc<Channel>, u64), &'static str>
     let name = words.next().unwrap_or("");
     let since = match words.next() {
         None => None,
-        Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(id.parse::<u64>().map_err(|_| "since out of range")?)
-        }
-        Some(_) => return Err("since must be a non-negative integer"),
+        Some(id) => Some(decimal(id.as_bytes()).map_err(|e| match e {
+            NotDecimal::TooLarge => "since out of range",
+            NotDecimal::NotDigits => "since must be a non-negative integer",
+        })?),
     };
     if words.next().is_some() {
         return Err("expected SUB channel [since]");

@@ -21,14 +21,19 @@
 //! ```
 
 use super::frame::Role;
-use super::handshake::{accept_key, lists, VERSION};
+use super::handshake::{accept_key, VERSION};
 use super::session::{WebSocket, WsConfig};
 use crate::codec::base64;
 use crate::codec::sha1::Sha1;
+use crate::http::list_has_token;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long connecting and the handshake may take unless
+/// [`ClientOptions::timeout`] says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The largest handshake response head the client reads.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -64,7 +69,7 @@ pub fn connect(url: &str) -> io::Result<WebSocket> {
 /// As [`connect`].
 pub fn connect_with(url: &str, options: ClientOptions) -> io::Result<WebSocket> {
     let (host, path) = parse_url(url)?;
-    let timeout = options.timeout.unwrap_or(Duration::from_secs(10));
+    let timeout = options.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let addr = host.to_socket_addrs()?.next().ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, "host resolves to no address")
     })?;
@@ -175,8 +180,8 @@ fn check_response(head: &str, key: &str) -> io::Result<()> {
         };
         let value = value.trim();
         match name.to_ascii_lowercase().as_str() {
-            "upgrade" => upgrade |= lists(value, "websocket"),
-            "connection" => connection |= lists(value, "upgrade"),
+            "upgrade" => upgrade |= list_has_token(value, "websocket"),
+            "connection" => connection |= list_has_token(value, "upgrade"),
             "sec-websocket-accept" => accept = Some(value.to_owned()),
             "sec-websocket-extensions" => {
                 return Err(invalid(

@@ -44,6 +44,8 @@ pub const LENGTH_16: u8 = 126;
 pub const LENGTH_64: u8 = 127;
 /// A control frame carries at most 125 bytes (§5.5).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
+/// The opcode bit that marks a control frame (§5.2: opcodes 0x8–0xF).
+pub const CONTROL: u8 = 0x8;
 /// The longest frame header: two bytes, eight of extended length and four of
 /// masking key.
 pub const MAX_HEADER: usize = 2 + 8 + 4;
@@ -92,7 +94,7 @@ impl OpCode {
 
     /// Control frames are close, ping and pong (opcodes with the high bit set, §5.5).
     pub fn is_control(self) -> bool {
-        self.bits() & 0x8 != 0
+        self.bits() & CONTROL != 0
     }
 }
 

@@ -34,7 +34,7 @@
 //! subprotocol only if the server speaks one the client offered.
 
 use crate::codec::{base64, sha1::sha1};
-use crate::http::{list_has_token, Cors, Request, Response, Version};
+use crate::http::{Cors, Request, Response, Version};
 use std::fmt;
 
 /// The GUID of RFC 6455 §1.3, appended to the key before hashing.
@@ -191,12 +191,6 @@ pub fn check(
         accept: accept_key(key),
         protocol,
     })
-}
-
-/// Whether `Connection`/`Upgrade` style lists hold a token: re-exported for the
-/// client's check of the server's answer.
-pub(crate) fn lists(value: &str, token: &str) -> bool {
-    list_has_token(value, token)
 }
 
 #[cfg(test)]

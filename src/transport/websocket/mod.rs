@@ -62,10 +62,10 @@ pub use close::CloseFrame;
 pub use frame::{OpCode, Role};
 pub use session::{Error, Message, Sender, State, Violation, WebSocket, WsConfig};
 
-use super::{as_is, gap_json, message_json, subscription, Item};
+use super::{as_is, gap_json, message_json, subscribed, subscription, Item};
 use crate::codec::json::Html;
 use crate::http::{Cors, Request, Response};
-use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
+use crate::hub::broadcast::{End, Format, Sink};
 use crate::hub::{Channel, Hub};
 use crate::net::{Connection, Helpers};
 use close::code;
@@ -194,48 +194,44 @@ fn write_text_frame(out: &mut Vec<u8>, item: Item<'_>) {
 /// session's [`Sender`], and reads the client's frames until the session
 /// ends.
 fn subscribe(mut ws: WebSocket, helpers: &Helpers, channel: Arc<Channel>, start: u64) {
-    let sender = ws.sender();
-    let sink = Arc::new(WsSink(sender.clone()));
-    // The broadcaster's writes must give up quickly; the session's own frames
-    // keep the server's write timeout (the sender's patience).
-    let _ = ws.socket().set_write_timeout(Some(WRITE_NOW_TIMEOUT));
-    let subscription = match channel.subscribe(start, FORMAT, sink.clone(), None, helpers.spawner())
-    {
-        Ok(subscription) => subscription,
-        Err(End::Closed) => return read_to_the_close(ws),
-        Err(End::Failed) => return, // the client left while catching up
+    // The session's own frames keep the server's write timeout (the sender's
+    // patience) while the broadcaster's writes are bounded.
+    let socket = ws.socket_handle();
+    let sink = Arc::new(WsSink(ws.sender()));
+    let served = subscribed(
+        &*socket,
+        &channel,
+        start,
+        FORMAT,
+        sink,
+        None,
+        helpers,
+        || loop {
+            match ws.read() {
+                Ok(Message::Text(text)) => {
+                    if channel.publish("message", &text).is_err() {
+                        let _ = ws.close(code::GOING_AWAY, "channel closed");
+                        return;
+                    }
+                }
+                Ok(Message::Binary(_)) => {
+                    let _ = ws.close(code::UNSUPPORTED, "binary messages are not published");
+                    return;
+                }
+                Ok(Message::Close(_)) | Err(_) => return,
+            }
+        },
+    );
+    match served {
+        Ok(_) | Err(End::Failed) => {} // Failed: the client left while catching up
+        Err(End::Closed) => read_to_the_close(ws),
         Err(End::Busy) => {
             // At the server's thread limit, no broadcaster could start. IANA
             // has 1013 "try again later" for this, but it came after RFC 6455
             // and strict peers (this crate's client, Autobahn) refuse it, so:
             // 1011, with the reason in words.
             let _ = ws.close(code::INTERNAL, "server busy, try again later");
-            return;
         }
-    };
-    loop {
-        match ws.read() {
-            Ok(Message::Text(text)) => {
-                if channel.publish("message", &text).is_err() {
-                    let _ = ws.close(code::GOING_AWAY, "channel closed");
-                    break;
-                }
-            }
-            Ok(Message::Binary(_)) => {
-                let _ = ws.close(code::UNSUPPORTED, "binary messages are not published");
-                break;
-            }
-            Ok(Message::Close(_)) | Err(_) => break,
-        }
-    }
-    let cursor = subscription.cursor();
-    drop(subscription); // no broadcaster writes after this
-    if channel.is_closed() && !sender.is_closing() {
-        // Shutdown ended the reads before the broadcaster's last pass: the
-        // socket can still carry the last messages and 1001.
-        let batch = channel.read_after(cursor);
-        let _ = sender.encoded(&FORMAT.encode(&batch, cursor, cursor));
-        sink.end(End::Closed);
     }
 }
 

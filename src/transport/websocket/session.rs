@@ -300,6 +300,12 @@ impl WebSocket {
         &*self.socket
     }
 
+    /// The connection's socket, shared: for a thread that must reach it
+    /// while this one reads.
+    pub fn socket_handle(&self) -> Arc<dyn Socket> {
+        Arc::clone(&self.socket)
+    }
+
     /// A handle for sending, from this thread or another.
     pub fn sender(&self) -> Sender {
         self.sender.clone()
