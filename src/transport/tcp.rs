@@ -16,6 +16,11 @@
 //!
 //! # The protocol, byte for byte
 //!
+//! No standard defines it: the line protocol is this crate's own (also in
+//! `docs/PROTOCOL.md`), kept as small as a line-oriented protocol can be, in
+//! the spirit of the text protocols of RFC 5321 or Redis's inline commands;
+//! only the policy exchange follows Adobe's specification.
+//!
 //! Lines end with LF (a CR before it is ignored); a line is at most
 //! [`MAX_LINE`] bytes.
 //!
