@@ -9,6 +9,10 @@
 //!                               └──▶ (at the limit) rejecter: 503, close
 //! ```
 //!
+//! This file is the left half: accepting, limits, helper threads, shutdown.
+//! What one connection's thread does with its requests — the keep-alive loop
+//! — is `connection.rs`, whole; the limits are `config.rs`.
+//!
 //! # Why threads
 //!
 //! The thread that accepts a request owns the connection until it closes, so every
