@@ -78,7 +78,12 @@ fn main() {
         .post("/channels/{ch}/publish", publish::handler(Arc::clone(&hub)))
         .get(
             "/channels/{ch}/ws",
-            websocket::channel_handler(Arc::clone(&hub), cors, WsConfig::default()),
+            websocket::channel_handler(
+                Arc::clone(&hub),
+                cors,
+                WsConfig::default(),
+                realtime_web::transport::access::Access::open(),
+            ),
         );
     let server = Server::bind(addr.as_str(), Config::default()).unwrap_or_else(|error| {
         eprintln!("chat example: cannot listen on {addr}: {error}");

@@ -570,7 +570,7 @@ fn wait_for(what: &str, deadline: Instant, mut done: impl FnMut() -> bool) -> Re
     Ok(())
 }
 
-fn stop(shutdown: &ShutdownHandle, serving: JoinHandle<io::Result<()>>) {
+fn stop(shutdown: &ShutdownHandle, serving: JoinHandle<io::Result<realtime_web::server::Stopped>>) {
     shutdown.shutdown();
     let _ = serving.join();
 }

@@ -111,6 +111,7 @@
 #![deny(missing_docs)]
 
 pub mod codec;
+pub mod endpoints;
 pub mod http;
 pub mod hub;
 pub mod net;

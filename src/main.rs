@@ -27,9 +27,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The router closes the hub when the server shuts down.
     let hub = Arc::new(Hub::new(options.hub_config()));
-    let closing = Arc::clone(&hub);
-    server.on_shutdown(move || closing.close());
     #[cfg(feature = "tcp")]
     if let Some(tcp_addr) = &options.tcp_addr {
         let tcp = match Server::bind(tcp_addr.as_str(), options.server_config()) {
@@ -43,6 +42,7 @@ fn main() -> ExitCode {
             Arc::clone(&hub),
             options.allow_origins.clone(),
             options.stream,
+            realtime_web::transport::access::Access::open(),
         );
         println!("realtime-web listening on http://{}/", server.local_addr());
         println!("realtime-web TCP line protocol on {}", tcp.local_addr());
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
     #[cfg(not(feature = "tcp"))]
     println!("realtime-web listening on http://{}/", server.local_addr());
     match server.serve(showcase::router(hub, &options)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("realtime-web: {error}");
             ExitCode::FAILURE

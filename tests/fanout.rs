@@ -95,7 +95,7 @@ fn subscribe(addr: SocketAddr, wire: Wire, channel: &str) -> TcpStream {
 struct LineServer {
     addr: SocketAddr,
     shutdown: ShutdownHandle,
-    thread: Option<thread::JoinHandle<io::Result<()>>>,
+    thread: Option<thread::JoinHandle<io::Result<realtime_web::server::Stopped>>>,
 }
 
 #[cfg(feature = "tcp")]
@@ -106,7 +106,12 @@ impl LineServer {
         let server = Server::bind("127.0.0.1:0", config).expect("bind 127.0.0.1:0");
         let addr = server.local_addr();
         let shutdown = server.shutdown_handle();
-        let handler = tcp::handler(Arc::clone(hub), Vec::new(), StreamConfig::default());
+        let handler = tcp::handler(
+            Arc::clone(hub),
+            Vec::new(),
+            StreamConfig::default(),
+            realtime_web::transport::access::Access::open(),
+        );
         let thread = Some(thread::spawn(move || server.serve_raw(handler)));
         LineServer {
             addr,

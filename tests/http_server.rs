@@ -512,7 +512,7 @@ fn custom(
 ) -> (
     std::net::SocketAddr,
     realtime_web::ShutdownHandle,
-    std::thread::JoinHandle<std::io::Result<()>>,
+    std::thread::JoinHandle<std::io::Result<realtime_web::server::Stopped>>,
 ) {
     let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
     let addr = server.local_addr();

@@ -45,7 +45,12 @@ fn start_with(window: usize, config: Config) -> Both {
         heartbeat: Duration::from_millis(200),
         ..StreamConfig::default()
     };
-    let handler = tcp::handler(std::sync::Arc::clone(&http.hub), Vec::new(), stream);
+    let handler = tcp::handler(
+        std::sync::Arc::clone(&http.hub),
+        Vec::new(),
+        stream,
+        realtime_web::transport::access::Access::open(),
+    );
     std::thread::spawn(move || server.serve_raw(handler));
     Both {
         http,

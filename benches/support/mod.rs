@@ -22,7 +22,7 @@ pub struct Bench {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
     pub shutdown: ShutdownHandle,
-    serving: Option<JoinHandle<io::Result<()>>>,
+    serving: Option<JoinHandle<io::Result<realtime_web::server::Stopped>>>,
 }
 
 impl Bench {

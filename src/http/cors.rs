@@ -28,8 +28,11 @@
 
 use super::Response;
 
-/// The request headers a preflight may ask for: the ones the transports read.
-pub const ALLOW_HEADERS: &str = "Content-Type, Last-Event-ID, Cache-Control, X-Requested-With";
+/// The request headers a preflight may ask for by default: the ones the
+/// transports read, and `Authorization` for an access rule that wants a token
+/// (see [`Cors::allow_headers`]).
+pub const ALLOW_HEADERS: &str =
+    "Content-Type, Last-Event-ID, Cache-Control, X-Requested-With, Authorization";
 
 /// How long a browser may cache a preflight answer, in seconds.
 pub const MAX_AGE_SECS: u32 = 600;
@@ -44,6 +47,7 @@ enum Origins {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cors {
     origins: Origins,
+    allow_headers: String,
 }
 
 impl Cors {
@@ -51,6 +55,7 @@ impl Cors {
     pub fn allow_any() -> Cors {
         Cors {
             origins: Origins::Any,
+            allow_headers: ALLOW_HEADERS.to_owned(),
         }
     }
 
@@ -66,7 +71,16 @@ impl Cors {
         }
         Cors {
             origins: Origins::List(list),
+            allow_headers: ALLOW_HEADERS.to_owned(),
         }
+    }
+
+    /// Sets the request headers a preflight allows (`Access-Control-Allow-Headers`),
+    /// replacing [`ALLOW_HEADERS`]: a comma-separated list such as
+    /// `"Content-Type, Authorization, X-Api-Key"`. CR, LF and NUL are dropped.
+    pub fn allow_headers(mut self, headers: &str) -> Cors {
+        self.allow_headers = headers.replace(['\r', '\n', '\0'], "");
+        self
     }
 
     /// Whether `origin` (the `Origin` header's value) is allowed. Origins compare
@@ -106,7 +120,7 @@ impl Cors {
         if let Some(allowed) = origin.and_then(|o| self.allowed(o)) {
             response.push_header("Access-Control-Allow-Origin", allowed);
             response.push_header("Access-Control-Allow-Methods", allow);
-            response.push_header("Access-Control-Allow-Headers", ALLOW_HEADERS);
+            response.push_header("Access-Control-Allow-Headers", self.allow_headers.clone());
             response.push_header("Access-Control-Max-Age", MAX_AGE_SECS.to_string());
         }
         if self.origins != Origins::Any {

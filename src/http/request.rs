@@ -42,6 +42,7 @@
 use super::{list_has_token, Error};
 use crate::codec::number::{decimal, hex_digit};
 use crate::net::Socket;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -244,6 +245,14 @@ impl Request {
     /// The connection's socket, if the request came over one.
     pub(crate) fn socket(&self) -> Option<&Arc<dyn Socket>> {
         self.socket.as_ref()
+    }
+
+    /// The address of the client that sent the request: the TCP peer, which
+    /// is the reverse proxy's address when there is one (read its
+    /// `Forwarded` or `X-Forwarded-For` then, if it is trusted). `None` for
+    /// a request that came over no socket, or an in-memory one.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.socket.as_ref()?.peer_addr().ok()
     }
 
     /// The path parameter called `name` that the router matched, such as `ch` in

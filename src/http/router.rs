@@ -62,6 +62,11 @@ pub trait Handler: Send + Sync + 'static {
     fn wrap_socket(&self, socket: Arc<dyn Socket>) -> Arc<dyn Socket> {
         socket
     }
+
+    /// Called once when the server serving this handler begins to shut down,
+    /// before it ends any connection (see [`Router::on_shutdown`]). Nothing by
+    /// default.
+    fn on_shutdown(&self) {}
 }
 
 impl<F> Handler for F
@@ -73,10 +78,31 @@ where
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {
     Literal(String),
     Param(String),
+}
+
+/// A pattern's segments: `/channels/{ch}/poll` is the literal `channels`, the
+/// parameter `ch`, the literal `poll`.
+///
+/// # Panics
+///
+/// If `pattern` does not start with `/`: a bug in the program building the
+/// router, found the first time it runs.
+fn segments(pattern: &str) -> Vec<Segment> {
+    let rest = pattern
+        .strip_prefix('/')
+        .expect("bug: a route pattern starts with '/'");
+    rest.split('/')
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => Segment::Param(name.to_owned()),
+                None => Segment::Literal(s.to_owned()),
+            },
+        )
+        .collect()
 }
 
 struct Route {
@@ -113,6 +139,7 @@ pub struct Router {
     cors: Option<Cors>,
     on_route: Option<Arc<RouteHook>>,
     wrap_socket: Option<Arc<SocketWrapper>>,
+    on_shutdown: Vec<Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// What [`Router::on_route`] runs when a labelled route is chosen.
@@ -154,21 +181,9 @@ impl Router {
         pattern: &str,
         handler: impl Fn(Request) -> Response + Send + Sync + 'static,
     ) -> Router {
-        let rest = pattern
-            .strip_prefix('/')
-            .expect("bug: a route pattern starts with '/'");
-        let pattern = rest
-            .split('/')
-            .map(
-                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) => Segment::Param(name.to_owned()),
-                    None => Segment::Literal(s.to_owned()),
-                },
-            )
-            .collect();
         self.routes.push(Route {
             method: method.to_owned(),
-            pattern,
+            pattern: segments(pattern),
             handler: Box::new(handler),
             label: None,
             max_body: None,
@@ -248,6 +263,50 @@ impl Router {
     pub fn cors(mut self, cors: Cors) -> Router {
         self.cors = Some(cors);
         self
+    }
+
+    /// Runs `hook` when the server serving this router begins to shut down,
+    /// before it ends any connection: the place to close a
+    /// [`Hub`](crate::hub::Hub), so that every long-poll, stream and
+    /// WebSocket on it finishes at once ([`Endpoints`] does this for its hub).
+    ///
+    /// [`Endpoints`]: crate::endpoints::Endpoints
+    pub fn on_shutdown(mut self, hook: impl Fn() + Send + Sync + 'static) -> Router {
+        self.on_shutdown.push(Arc::new(hook));
+        self
+    }
+
+    /// Adds every route of `other` after this router's own, with its labels,
+    /// body limits and shutdown hooks. This router's CORS policy, route hook
+    /// and socket wrapper stay; `other`'s are taken where this one has none.
+    pub fn merge(mut self, other: Router) -> Router {
+        self.routes.extend(other.routes);
+        self.cors = self.cors.or(other.cors);
+        self.on_route = self.on_route.or(other.on_route);
+        self.wrap_socket = self.wrap_socket.or(other.wrap_socket);
+        self.on_shutdown.extend(other.on_shutdown);
+        self
+    }
+
+    /// [`Router::merge`] with `prefix` (such as `/realtime`, no trailing
+    /// slash) before each of `other`'s patterns: `/channels/{ch}/sse` is then
+    /// served at `/realtime/channels/{ch}/sse`.
+    ///
+    /// # Panics
+    ///
+    /// If `prefix` does not start with `/` or ends with one: a bug in the
+    /// program building the router, found the first time it runs.
+    pub fn nest(self, prefix: &str, mut other: Router) -> Router {
+        assert!(
+            prefix.starts_with('/') && !prefix.ends_with('/'),
+            "bug: a nesting prefix is /name, without a trailing slash"
+        );
+        let head = segments(prefix);
+        for route in &mut other.routes {
+            let tail = std::mem::take(&mut route.pattern);
+            route.pattern = head.iter().cloned().chain(tail).collect();
+        }
+        self.merge(other)
     }
 
     /// The `Allow` value for a set of route methods: each once, `HEAD` after
@@ -343,6 +402,12 @@ impl Drop for Untag {
 }
 
 impl Handler for Router {
+    fn on_shutdown(&self) {
+        for hook in &self.on_shutdown {
+            hook();
+        }
+    }
+
     fn wrap_socket(&self, socket: Arc<dyn Socket>) -> Arc<dyn Socket> {
         match &self.wrap_socket {
             Some(wrap) => wrap(socket),

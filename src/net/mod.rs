@@ -23,6 +23,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -231,6 +232,28 @@ pub fn close_after_reading(socket: &dyn Socket, linger: Duration) {
     let _ = socket.shutdown(Shutdown::Both);
 }
 
+/// Whether the server serving a connection has begun to shut down: set once,
+/// never cleared, read from any thread.
+#[derive(Clone, Debug, Default)]
+pub struct Stopping(Arc<AtomicBool>);
+
+impl Stopping {
+    /// A signal not set yet.
+    pub fn new() -> Stopping {
+        Stopping::default()
+    }
+
+    /// Sets it; returns whether it was set already.
+    pub fn set(&self) -> bool {
+        self.0.swap(true, Ordering::SeqCst)
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// A connection handed whole to a protocol's code: after `101 Switching
 /// Protocols` ([`crate::http::Response::upgrade`]), or from its first byte
 /// ([`crate::server::Server::serve_raw`]).
@@ -244,6 +267,11 @@ pub struct Connection {
     pub leftover: Vec<u8>,
     /// Starts helper threads for this connection, within the server's limit.
     pub helpers: Helpers,
+    /// Set when the server begins to shut down. The server then ends the
+    /// connection's reads (a read returns end of input), so a protocol that
+    /// sees its input end can look here to tell shutdown from a peer that
+    /// left, and say goodbye (a WebSocket sends close 1001).
+    pub stopping: Stopping,
 }
 
 /// The function behind [`Helpers`]: runs a job on a new thread, or refuses.

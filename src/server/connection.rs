@@ -21,10 +21,9 @@ use crate::http::chunked::{self, Encoder};
 use crate::http::request;
 use crate::http::response::{status_has_body, BodyWriter, Framing, StreamConnection, StreamFn};
 use crate::http::{Body, BodyKind, Error, Handler, Request, Response, Version};
-use crate::net::{is_timeout, Connection, Helpers, Socket};
+use crate::net::{is_timeout, Connection, Helpers, Socket, Stopping};
 use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,7 +55,7 @@ struct KeepAlive<'a> {
     read_timeout: Option<Duration>,
     helpers: Helpers,
     config: &'a Config,
-    stopping: &'a AtomicBool,
+    stopping: &'a Stopping,
 }
 
 /// Serves HTTP requests on `socket` with `handler` until either side closes,
@@ -66,7 +65,7 @@ pub(super) fn serve(
     socket: Arc<dyn Socket>,
     handler: &dyn Handler,
     config: &Config,
-    stopping: &AtomicBool,
+    stopping: &Stopping,
     helpers: Helpers,
 ) {
     let _ = socket.set_write_timeout(Some(config.write_timeout));
@@ -92,7 +91,7 @@ pub(super) fn serve(
         let keep_alive = request.keep_alive();
         let response = panic::catch_unwind(AssertUnwindSafe(|| handler.handle(request)))
             .unwrap_or_else(|_| Response::error(500, "internal error").close());
-        let close = !keep_alive || response.closes() || stopping.load(Ordering::SeqCst);
+        let close = !keep_alive || response.closes() || stopping.is_set();
         match conn.write_response(response, version, head_only, close) {
             Ok(true) => continue,
             Ok(false) | Err(_) => return,
@@ -143,7 +142,7 @@ impl KeepAlive<'_> {
                         Err(error) => return Err(Stop::Refuse(error)),
                     }
                 }
-            } else if self.stopping.load(Ordering::SeqCst) {
+            } else if self.stopping.is_set() {
                 return Err(Stop::Quietly);
             }
             let start = self.buf.len();
@@ -302,6 +301,7 @@ impl KeepAlive<'_> {
                     socket: Arc::clone(&self.socket),
                     leftover: std::mem::take(&mut self.buf),
                     helpers: self.helpers.clone(),
+                    stopping: self.stopping.clone(),
                 };
                 // The new protocol's code is the embedder's: a panic in it ends this
                 // connection, never the server.
@@ -359,7 +359,7 @@ mod tests {
         let (client, server) = pipe(64 * 1024);
         client.set_read_timeout(Some(LIVENESS)).unwrap();
         let served = thread::spawn(move || {
-            let stopping = AtomicBool::new(false);
+            let stopping = Stopping::new();
             serve(
                 Arc::new(server),
                 &handler,

@@ -87,7 +87,7 @@ pub use config::Config;
 
 use crate::http::response::Framing;
 use crate::http::{Handler, Response, Version};
-use crate::net::{close_after_reading, Connection, Helpers, Socket};
+use crate::net::{close_after_reading, Connection, Helpers, Socket, Stopping};
 use crate::sync::lock;
 use std::collections::HashMap;
 use std::fmt;
@@ -96,9 +96,8 @@ use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 /// How many threads accept connections. `std` listens with a backlog of 128,
@@ -113,6 +112,9 @@ const ACCEPTORS: usize = 16;
 
 /// How long shutdown's own connection to an accepting thread may take.
 const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long `serve` waits for the threads of connections it cut off to end.
+const CUT_GRACE: Duration = Duration::from_secs(1);
 
 /// How many refused connections may wait for their `503` at once; past it they
 /// are closed without one.
@@ -140,10 +142,10 @@ impl fmt::Debug for Server {
 /// handle share.
 struct Shared {
     addr: SocketAddr,
-    stopping: AtomicBool,
+    stopping: Stopping,
     on_shutdown: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     connections: Mutex<Connections>,
-    /// Signalled when the last connection closes.
+    /// Signalled when the last connection or helper thread ends.
     all_closed: Condvar,
 }
 
@@ -165,7 +167,7 @@ impl Connections {
 
 impl Shared {
     fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.stopping.is_set()
     }
 }
 
@@ -188,7 +190,7 @@ impl ShutdownHandle {
     /// Starts shutdown (see the module docs) and returns at once; `serve`
     /// returns when it is done. Calling it again does nothing.
     pub fn shutdown(&self) {
-        if self.shared.stopping.swap(true, Ordering::SeqCst) {
+        if self.shared.stopping.set() {
             return;
         }
         let hooks = std::mem::take(&mut *lock(&self.shared.on_shutdown));
@@ -251,7 +253,7 @@ impl Server {
             config: Arc::new(config),
             shared: Arc::new(Shared {
                 addr,
-                stopping: AtomicBool::new(false),
+                stopping: Stopping::new(),
                 on_shutdown: Mutex::new(Vec::new()),
                 connections: Mutex::new(Connections::default()),
                 all_closed: Condvar::new(),
@@ -278,15 +280,22 @@ impl Server {
     }
 
     /// Accepts connections and answers their requests with `handler` until
-    /// shutdown; then waits for open connections (see the module docs) and
-    /// returns.
+    /// shutdown. When shutdown begins, the handler's own shutdown hook runs
+    /// ([`Handler::on_shutdown`]: a router built with
+    /// [`Endpoints`](crate::endpoints::Endpoints) closes its hub there, so
+    /// every waiting client is answered at once); then `serve` waits for
+    /// every connection thread and helper thread to end, cuts off what is
+    /// left at [`Config::shutdown_timeout`], and returns what it had to cut.
     ///
     /// # Errors
     ///
     /// Only if a helper thread cannot be started at all; errors of single
     /// connections never end the server.
-    pub fn serve(self, handler: impl Handler) -> io::Result<()> {
-        self.run(Protocol::Http(Arc::new(handler)))
+    pub fn serve(self, handler: impl Handler) -> io::Result<Stopped> {
+        let handler: Arc<dyn Handler> = Arc::new(handler);
+        let closing = Arc::clone(&handler);
+        self.on_shutdown(move || closing.on_shutdown());
+        self.run(Protocol::Http(handler))
     }
 
     /// Like [`Server::serve`], for a protocol that is not HTTP: each connection
@@ -298,7 +307,10 @@ impl Server {
     /// # Errors
     ///
     /// As [`Server::serve`].
-    pub fn serve_raw(self, handler: impl Fn(Connection) + Send + Sync + 'static) -> io::Result<()> {
+    pub fn serve_raw(
+        self,
+        handler: impl Fn(Connection) + Send + Sync + 'static,
+    ) -> io::Result<Stopped> {
         self.run(Protocol::Raw(Arc::new(handler)))
     }
 
@@ -321,7 +333,7 @@ impl Server {
         }
     }
 
-    fn run(self, protocol: Protocol) -> io::Result<()> {
+    fn run(self, protocol: Protocol) -> io::Result<Stopped> {
         let (reject_tx, reject_rx) = mpsc::sync_channel(REJECT_QUEUE);
         let rejecter = thread::Builder::new()
             .name("rtw-rejecter".into())
@@ -350,21 +362,50 @@ impl Server {
         let _ = spawner.join();
         let _ = rejecter.join();
 
-        let connections = lock(&self.shared.connections);
-        let (connections, _) = self
-            .shared
-            .all_closed
-            .wait_timeout_while(connections, self.config.shutdown_timeout, |c| {
-                !c.open.is_empty()
-            })
-            .unwrap_or_else(PoisonError::into_inner);
-        // Past the deadline, cut off whoever is left: their writes fail and their
-        // threads end.
+        let shared = &self.shared;
+        let connections = wait_for_threads(
+            shared,
+            lock(&shared.connections),
+            self.config.shutdown_timeout,
+        );
+        // Past the deadline, cut off whoever is left: their reads and writes
+        // fail, and their threads end.
+        let cut = connections.open.len();
         for stream in connections.open.values() {
             let _ = stream.shutdown(Shutdown::Both);
         }
-        Ok(())
+        let connections = wait_for_threads(shared, connections, CUT_GRACE);
+        Ok(Stopped {
+            cut,
+            threads_left: connections.threads(),
+        })
     }
+}
+
+/// Waits until no connection thread or helper thread runs, for `limit` at
+/// most.
+fn wait_for_threads<'a>(
+    shared: &Shared,
+    connections: MutexGuard<'a, Connections>,
+    limit: Duration,
+) -> MutexGuard<'a, Connections> {
+    shared
+        .all_closed
+        .wait_timeout_while(connections, limit, |c| c.threads() > 0)
+        .unwrap_or_else(PoisonError::into_inner)
+        .0
+}
+
+/// How a server's shutdown ended: what [`Server::serve`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    /// Connections still open at [`Config::shutdown_timeout`], which the
+    /// server then cut off.
+    pub cut: usize,
+    /// Threads of the server's still running when `serve` returned (0
+    /// unless a thread outlived the grace after the cut, such as a handler
+    /// that never reads or writes its socket).
+    pub threads_left: usize,
 }
 
 /// What the server speaks on its connections.
@@ -428,6 +469,7 @@ fn spawn_loop(
                                 socket,
                                 leftover: Vec::new(),
                                 helpers,
+                                stopping: shared.stopping.clone(),
                             };
                             // The protocol's code is the embedder's: a panic in it
                             // ends this connection, never the server.
@@ -523,7 +565,11 @@ impl Drop for Helper<'_> {
 }
 
 fn forget_helper(shared: &Shared) {
-    lock(&shared.connections).helpers -= 1;
+    let mut connections = lock(&shared.connections);
+    connections.helpers -= 1;
+    if connections.threads() == 0 {
+        shared.all_closed.notify_all();
+    }
 }
 
 /// Removes a connection from the registry when its thread ends, however it ends.
@@ -541,7 +587,7 @@ impl Drop for Registered<'_> {
 fn forget_connection(shared: &Shared, id: u64) {
     let mut connections = lock(&shared.connections);
     connections.open.remove(&id);
-    if connections.open.is_empty() {
+    if connections.threads() == 0 {
         shared.all_closed.notify_all();
     }
 }

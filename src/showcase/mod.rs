@@ -7,6 +7,7 @@
 
 pub mod stats;
 
+use crate::endpoints::Endpoints;
 use crate::http::{Cors, Request, Response, Router};
 use crate::hub::{Hub, HubConfig};
 use crate::server::Config;
@@ -203,11 +204,20 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
     Ok(Command::Serve(Box::new(options)))
 }
 
-/// The contract's routes over `hub`, each transport's counted under its name
-/// and served at `GET /stats`.
+/// The contract's routes over `hub`: every channel endpoint
+/// ([`Endpoints`]), open to anyone to subscribe and publish, beside the page,
+/// `/client.js`, `/health`, `/echo` and `/stats`, where each transport is
+/// counted under its name.
 pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
     let stats = Arc::new(Stats::new());
     let counted = Arc::clone(&stats);
+    let channels = Endpoints::new(hub)
+        .http_publish(true)
+        .subscribers_publish(true)
+        .cors(options.cors())
+        .stream_config(options.stream);
+    #[cfg(feature = "websocket")]
+    let channels = channels.websocket_config(options.websocket.clone());
     let router = Router::new()
         .get("/", |_: Request| {
             page(INDEX_HTML, "text/html; charset=utf-8")
@@ -218,69 +228,15 @@ pub fn router(hub: Arc<Hub>, options: &Options) -> Router {
         .get("/health", |_: Request| Response::text("ok"))
         .get("/stats", move |_: Request| {
             Response::json(200, counted.to_json()).header("Cache-Control", "no-store")
-        })
-        .post(
-            "/channels/{ch}/publish",
-            transport::publish::handler(Arc::clone(&hub)),
-        )
-        // A message over the hub's limit is refused before its body is read.
-        .max_body(hub.config().max_message_bytes)
-        .label("publish");
-    #[cfg(feature = "polling")]
-    let router = router
-        .get(
-            "/channels/{ch}/poll",
-            transport::polling::handler(Arc::clone(&hub)),
-        )
-        .label("poll");
-    #[cfg(feature = "long-polling")]
-    let router = router
-        .get(
-            "/channels/{ch}/long-poll",
-            transport::long_poll::handler(Arc::clone(&hub)),
-        )
-        .label("long-poll")
-        .get(
-            "/channels/{ch}/jsonp",
-            transport::jsonp::handler(Arc::clone(&hub)),
-        )
-        .label("jsonp");
-    #[cfg(feature = "comet")]
-    let router = router
-        .get(
-            "/channels/{ch}/stream",
-            transport::stream::handler(Arc::clone(&hub), options.stream),
-        )
-        .label("stream")
-        .get(
-            "/channels/{ch}/iframe",
-            transport::iframe::handler(Arc::clone(&hub), options.stream),
-        )
-        .label("iframe");
-    #[cfg(feature = "sse")]
-    let router = router
-        .get(
-            "/channels/{ch}/sse",
-            transport::sse::handler(Arc::clone(&hub), options.stream),
-        )
-        .label("sse");
+        });
     #[cfg(feature = "websocket")]
     let router = router
         .get(
             "/echo",
             transport::websocket::echo_handler(options.cors(), options.websocket.clone()),
         )
-        .label("echo")
-        .get(
-            "/channels/{ch}/ws",
-            transport::websocket::channel_handler(
-                Arc::clone(&hub),
-                options.cors(),
-                options.websocket.clone(),
-            ),
-        )
-        .label("ws");
-    drop(hub);
+        .label("echo");
+    let router = router.merge(channels.router());
     for label in router.labels() {
         stats.list(label); // every transport listed from the start, at zero
     }

@@ -21,6 +21,7 @@
 //! writes each message to every caught-up subscriber while the subscriber's own
 //! thread only reads.
 
+pub mod access;
 pub mod publish;
 
 #[cfg(feature = "polling")]

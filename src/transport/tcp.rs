@@ -47,6 +47,7 @@
 //! write shuts the socket, which ends the reader too. When the reader ends
 //! first, the subscription leaves the broadcast at once.
 
+use super::access::{Access, Action, Asking};
 use super::{as_is, subscribed, write_json_line, StreamConfig};
 use crate::codec::number::{decimal, NotDecimal};
 use crate::hub::broadcast::{End, Format, Sink};
@@ -54,7 +55,7 @@ use crate::hub::{self, Channel, Hub, DEFAULT_EVENT};
 use crate::net::{is_timeout, write_all_before, write_now, Connection, Socket};
 use crate::sync::lock;
 use std::io::{self, Write};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -102,12 +103,17 @@ pub fn policy(cors_origins: &[String], port: u16) -> String {
 
 /// The handler for the TCP port: give it to [`crate::server::Server::serve_raw`].
 /// `origins` are the allowed origins (empty: any), for the policy answer.
+///
+/// `access` is asked before a client subscribes (with no HTTP request, and
+/// the client's address) and, once per connection, whether its `PUB` lines
+/// are published (see [`Access`]).
 pub fn handler(
     hub: Arc<Hub>,
     origins: Vec<String>,
     config: StreamConfig,
+    access: Access,
 ) -> impl Fn(Connection) + Send + Sync + 'static {
-    move |connection| serve(&hub, &origins, config, connection)
+    move |connection| serve(&hub, &origins, config, &access, connection)
 }
 
 /// Reads lines off a socket, one at a time, with the length limit.
@@ -176,8 +182,15 @@ impl Writer {
     }
 }
 
-fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Connection) {
+fn serve(
+    hub: &Hub,
+    origins: &[String],
+    config: StreamConfig,
+    access: &Access,
+    connection: Connection,
+) {
     let socket = connection.socket;
+    let peer = socket.peer_addr().ok();
     let _ = socket.set_read_timeout(Some(READ_TICK));
     let writer = Arc::new(Writer {
         patience: socket.write_timeout().ok().flatten().unwrap_or(PATIENCE),
@@ -188,14 +201,14 @@ fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Connec
         socket: &*socket,
         buf: connection.leftover,
     };
-    let (channel, start) = match lines.next() {
+    let (channel, start, may_publish) = match lines.next() {
         Line::Policy => {
             let port = socket.local_addr().map_or(0, |a| a.port());
             let _ = (&*socket).write_all(policy(origins, port).as_bytes());
             let _ = socket.shutdown(Shutdown::Both);
             return;
         }
-        Line::Text(line) => match subscribe(hub, &line) {
+        Line::Text(line) => match subscribe(hub, &line, access, peer) {
             Ok(subscription) => subscription,
             Err(error) => return writer.refuse(error),
         },
@@ -217,6 +230,11 @@ fn serve(hub: &Hub, origins: &[String], config: StreamConfig, connection: Connec
         || loop {
             match lines.next() {
                 Line::Text(line) => match line.strip_prefix("PUB ") {
+                    Some(_) if !may_publish => {
+                        if writer.line("ERR publishing is not allowed").is_err() {
+                            return;
+                        }
+                    }
                     Some(text) => match channel.publish(DEFAULT_EVENT, text) {
                         Ok(_) => {}
                         Err(hub::Error::MessageTooLarge) => {
@@ -276,8 +294,14 @@ impl Sink for TcpSink {
     }
 }
 
-/// `SUB channel [since]`: the channel and the cursor to start after.
-fn subscribe(hub: &Hub, line: &str) -> Result<(Arc<Channel>, u64), &'static str> {
+/// `SUB channel [since]`: the channel, the cursor to start after, and whether
+/// the subscriber may publish (`access` allowing it to subscribe at all).
+fn subscribe(
+    hub: &Hub,
+    line: &str,
+    access: &Access,
+    peer: Option<SocketAddr>,
+) -> Result<(Arc<Channel>, u64, bool), &'static str> {
     let mut words = line.split(' ');
     if words.next() != Some("SUB") {
         return Err("expected SUB channel [since]");
@@ -293,13 +317,26 @@ fn subscribe(hub: &Hub, line: &str) -> Result<(Arc<Channel>, u64), &'static str>
     if words.next().is_some() {
         return Err("expected SUB channel [since]");
     }
+    if hub::valid_channel_name(name) {
+        let asking = Asking {
+            action: Action::Subscribe,
+            channel: name,
+            request: None,
+            peer,
+        };
+        access.check(&asking).map_err(|_| "not allowed")?;
+    }
     let channel = hub.channel(name).map_err(|e| match e {
         hub::Error::BadChannelName => "bad channel name",
         hub::Error::TooManyChannels => "too many channels",
         _ => "shutting down",
     })?;
     let start = since.unwrap_or_else(|| channel.last_id());
-    Ok((channel, start))
+    Ok((
+        channel,
+        start,
+        access.lets_subscriber_publish(name, None, peer),
+    ))
 }
 
 #[cfg(test)]
@@ -325,8 +362,11 @@ mod tests {
     #[test]
     fn subscribe_lines() {
         let hub = Hub::new(HubConfig::default());
-        assert!(subscribe(&hub, "SUB news").is_ok());
-        assert_eq!(subscribe(&hub, "SUB news 41").map(|(_, s)| s), Ok(41));
+        assert!(subscribe(&hub, "SUB news", &Access::open(), None).is_ok());
+        assert_eq!(
+            subscribe(&hub, "SUB news 41", &Access::open(), None).map(|(_, s, _)| s),
+            Ok(41)
+        );
         for bad in [
             "",
             "sub news",
@@ -337,7 +377,10 @@ mod tests {
             "SUB news 1 2",
             "PUB x",
         ] {
-            assert!(subscribe(&hub, bad).is_err(), "{bad:?}");
+            assert!(
+                subscribe(&hub, bad, &Access::open(), None).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

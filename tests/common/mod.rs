@@ -28,7 +28,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
     pub shutdown: ShutdownHandle,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: Option<JoinHandle<io::Result<realtime_web::server::Stopped>>>,
 }
 
 impl TestServer {

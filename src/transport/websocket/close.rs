@@ -46,6 +46,9 @@ pub mod code {
     pub const UNSUPPORTED: u16 = 1003;
     /// 1007: a text message that is not UTF-8.
     pub const INVALID_DATA: u16 = 1007;
+    /// 1008: a message that breaks the endpoint's policy (a read-only
+    /// subscriber that publishes).
+    pub const POLICY: u16 = 1008;
     /// 1009: a message too big to process.
     pub const TOO_BIG: u16 = 1009;
     /// 1011: an unexpected condition on the server.
@@ -115,7 +118,7 @@ impl WebSocket {
                 Ok(Message::Close(frame)) => return Ok(frame),
                 Ok(_) => {}
                 Err(Error::Closed) => return Ok(None),
-                Err(Error::Protocol(_) | Error::Idle) => return Ok(None),
+                Err(Error::Protocol(_) | Error::Idle | Error::ShuttingDown) => return Ok(None),
                 Err(Error::Io(e)) => return Err(Error::Io(e)),
             }
         }
@@ -143,6 +146,18 @@ impl WebSocket {
         let _ = self.sender.close(violation.code(), violation.reason());
         self.finish_tcp();
         Error::Protocol(violation)
+    }
+
+    /// Says goodbye when the server's shutdown ended the reads: close 1001
+    /// (going away), then TCP, with no linger (the reading side is shut
+    /// already). A close sent before (a channel broadcaster's 1001) stands.
+    pub(super) fn go_away_shutting_down(&mut self) -> Error {
+        let _ = self.sender.close(code::GOING_AWAY, "server shutting down");
+        self.state = State::Closed;
+        self.partial = None;
+        self.buf = Vec::new();
+        let _ = self.socket.shutdown(Shutdown::Both);
+        Error::ShuttingDown
     }
 
     /// Gives up on a peer silent past the idle timeout: close 1001 (going

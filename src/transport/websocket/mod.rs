@@ -62,6 +62,7 @@ pub use close::CloseFrame;
 pub use frame::{OpCode, Role};
 pub use session::{Error, Message, Sender, State, Violation, WebSocket, WsConfig};
 
+use super::access::Access;
 use super::{as_is, gap_json, message_json, subscribed, subscription, Item};
 use crate::codec::json::Html;
 use crate::http::{Cors, Request, Response};
@@ -88,7 +89,8 @@ pub fn accept(
     };
     let config = config.clone();
     let upgrade = Response::upgrade(move |connection: Connection| {
-        let ws = WebSocket::new(connection.socket, Role::Server, config, connection.leftover);
+        let ws = WebSocket::new(connection.socket, Role::Server, config, connection.leftover)
+            .watch_shutdown(connection.stopping);
         // A helper that panics (a pump, or one of the embedder's) leaves the
         // session in an unknown state: say so with 1011 (RFC 6455 §7.4.1)
         // before the server closes the connection.
@@ -141,11 +143,16 @@ fn echo(mut ws: WebSocket) {
 const ECHO_BUFFER: usize = 256 * 1024;
 
 /// The handler for `/channels/{ch}/ws[?since=N]`. Messages larger than the
-/// hub's message limit close with 1009.
+/// hub's message limit close with 1009. Whether the subscriber's own messages
+/// are published is `access`'s to say, asked once at the handshake; when they
+/// are not, a text message closes with 1008 (policy violation). (Whether it
+/// may subscribe at all is asked before this handler, by the
+/// [`Endpoints`](crate::endpoints::Endpoints) that mount it.)
 pub fn channel_handler(
     hub: Arc<Hub>,
     cors: Cors,
     config: WsConfig,
+    access: Access,
 ) -> impl Fn(Request) -> Response + Send + Sync + 'static {
     move |request| {
         // Refuse a bad handshake before a channel is created for it.
@@ -156,6 +163,11 @@ pub fn channel_handler(
             Ok(subscription) => subscription,
             Err(refusal) => return refusal,
         };
+        let may_publish = access.lets_subscriber_publish(
+            request.param("ch").unwrap_or_default(),
+            Some(&request),
+            request.peer_addr(),
+        );
         let limit = hub.config().max_message_bytes;
         let config = WsConfig {
             max_frame: config.max_frame.min(limit),
@@ -165,7 +177,7 @@ pub fn channel_handler(
             ..config.clone()
         };
         accept(&request, &cors, &config, move |ws, helpers| {
-            subscribe(ws, &helpers, channel, start)
+            subscribe(ws, &helpers, channel, start, may_publish)
         })
     }
 }
@@ -193,7 +205,13 @@ fn write_text_frame(out: &mut Vec<u8>, item: Item<'_>) {
 /// channel's broadcast, whose broadcaster sends each message through the
 /// session's [`Sender`], and reads the client's frames until the session
 /// ends.
-fn subscribe(mut ws: WebSocket, helpers: &Helpers, channel: Arc<Channel>, start: u64) {
+fn subscribe(
+    mut ws: WebSocket,
+    helpers: &Helpers,
+    channel: Arc<Channel>,
+    start: u64,
+    may_publish: bool,
+) {
     // The session's own frames keep the server's write timeout (the sender's
     // patience) while the broadcaster's writes are bounded.
     let socket = ws.socket_handle();
@@ -208,6 +226,10 @@ fn subscribe(mut ws: WebSocket, helpers: &Helpers, channel: Arc<Channel>, start:
         helpers,
         || loop {
             match ws.read() {
+                Ok(Message::Text(_)) if !may_publish => {
+                    let _ = ws.close(code::POLICY, "publishing is not allowed");
+                    return;
+                }
                 Ok(Message::Text(text)) => {
                     if channel.publish("message", &text).is_err() {
                         let _ = ws.close(code::GOING_AWAY, "channel closed");

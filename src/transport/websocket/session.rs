@@ -34,7 +34,7 @@ use super::frame::{self, Frame, FrameError, OpCode, Role};
 pub use super::sender::Sender;
 use crate::codec::utf8::Utf8Stream;
 use crate::codec::Parsed;
-use crate::net::{is_timeout, Socket};
+use crate::net::{is_timeout, Socket, Stopping};
 use std::fmt;
 use std::io;
 use std::sync::Arc;
@@ -105,6 +105,9 @@ pub enum Error {
     /// The peer was silent past [`WsConfig::idle_timeout`]; the connection
     /// was closed with 1001 (going away).
     Idle,
+    /// The server is shutting down: the session sent close 1001 (going away)
+    /// and closed the connection.
+    ShuttingDown,
     /// The connection is closed (the handshake finished, or it was failed).
     Closed,
     /// The socket failed, or the peer left without a closing handshake (1006).
@@ -116,6 +119,7 @@ impl fmt::Display for Error {
         match self {
             Error::Protocol(violation) => write!(f, "WebSocket failed: {violation}"),
             Error::Idle => f.write_str("WebSocket closed: the peer was idle"),
+            Error::ShuttingDown => f.write_str("WebSocket closed: the server is shutting down"),
             Error::Closed => f.write_str("WebSocket closed"),
             Error::Io(e) => write!(f, "WebSocket I/O: {e}"),
         }
@@ -233,6 +237,7 @@ pub struct WebSocket {
     pub(super) state: State,
     last_heard: Instant,
     read_timeout: Option<Duration>,
+    stopping: Option<Stopping>,
 }
 
 impl fmt::Debug for WebSocket {
@@ -276,7 +281,20 @@ impl WebSocket {
             state: State::Open,
             last_heard: Instant::now(),
             read_timeout: None,
+            stopping: None,
         }
+    }
+
+    /// Watches `stopping`, the server's shutdown signal: when shutdown ends
+    /// this connection's reads, the session sends close 1001 (going away)
+    /// and [`WebSocket::read`] returns [`Error::ShuttingDown`], instead of
+    /// taking the end of input for a peer that left. [`accept`] does this
+    /// for every server session.
+    ///
+    /// [`accept`]: super::accept
+    pub fn watch_shutdown(mut self, stopping: Stopping) -> WebSocket {
+        self.stopping = Some(stopping);
+        self
     }
 
     /// True when the next message is already here whole, in one frame: the
@@ -298,6 +316,14 @@ impl WebSocket {
     /// The connection's socket.
     pub fn socket(&self) -> &dyn Socket {
         &*self.socket
+    }
+
+    /// The peer's address (see [`Request::peer_addr`] for what it is behind
+    /// a proxy); `None` over an in-memory socket.
+    ///
+    /// [`Request::peer_addr`]: crate::http::Request::peer_addr
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.socket.peer_addr().ok()
     }
 
     /// The connection's socket, shared: for a thread that must reach it
@@ -389,6 +415,9 @@ impl WebSocket {
             read_through::<SMALL_READ>(&*self.socket, &mut self.buf)
         };
         match read {
+            Ok(0) if self.stopping.as_ref().is_some_and(Stopping::is_set) => {
+                Err(self.go_away_shutting_down())
+            }
             Ok(0) => {
                 // The peer left without a closing handshake (1006, §7.1.5).
                 self.abandon();
