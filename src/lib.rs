@@ -32,7 +32,10 @@
 //!   each connection's keep-alive loop.
 //! - [`hub`]: channels of ordered messages, read through cursors; a `Condvar` per
 //!   channel for waiting, and a broadcaster per channel for its subscribers.
-//! - [`transport`]: one file per technique.
+//! - [`transport`]: one file per technique, and who may use a channel
+//!   ([`transport::access`]).
+//! - [`endpoints`]: the channel transports as one block to mount in a
+//!   [`Router`], with an access rule.
 //! - [`showcase`]: the routes of the showcase binary's wire contract
 //!   (`docs/PROTOCOL.md`) and the counters behind its `/stats`.
 //!
@@ -94,16 +97,19 @@
 //! # Example
 //!
 //! ```no_run
-//! use realtime_web::hub::{Hub, HubConfig};
-//! use realtime_web::server::{Config, Server};
-//! use realtime_web::showcase::{self, Options};
+//! use realtime_web::{Config, Endpoints, Hub, HubConfig, Request, Response, Router, Server};
 //! use std::sync::Arc;
 //!
 //! let hub = Arc::new(Hub::new(HubConfig::default()));
+//! let router = Router::new()
+//!     .get("/health", |_: Request| Response::text("ok"))
+//!     .merge(Endpoints::new(Arc::clone(&hub)).router()); // closes the hub on shutdown
 //! let server = Server::bind("127.0.0.1:8080", Config::default())?;
-//! let closing = Arc::clone(&hub);
-//! server.on_shutdown(move || closing.close());
-//! server.serve(showcase::router(hub, &Options::default()))?;
+//! std::thread::spawn(move || loop {
+//!     let _ = hub.channel("time").map(|c| c.publish_json("tick", r#"{"ok":true}"#));
+//!     std::thread::sleep(std::time::Duration::from_secs(1));
+//! });
+//! server.serve(router)?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
@@ -120,9 +126,11 @@ pub mod showcase;
 mod sync;
 pub mod transport;
 
-pub use http::{Request, Response, Router};
-pub use hub::{Hub, HubConfig};
-pub use server::{Config, Server, ShutdownHandle};
+pub use endpoints::{Endpoints, Transport};
+pub use http::{Cors, Handler, Request, Response, Router};
+pub use hub::{Channel, Hub, HubConfig};
+pub use server::{Config, Server, ShutdownHandle, Stopped};
+pub use transport::access::{Access, Action, Asking};
 
 /// The README's code blocks, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

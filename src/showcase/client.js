@@ -95,9 +95,11 @@
     },
 
     sse(t) {
-      const since = t.cursor() === null ? '' : `?lastEventId=${t.cursor()}`;
-      const source = new EventSource(`${t.path}/sse${since}`);
-      const onEvent = (e) => t.deliver({ id: Number(e.lastEventId), event: e.type, data: e.data });
+      // With envelope=1 each event's data is the message JSON, so a message
+      // published as JSON arrives as a value, as on every other transport.
+      const since = t.cursor() === null ? '' : `&lastEventId=${t.cursor()}`;
+      const source = new EventSource(`${t.path}/sse?envelope=1${since}`);
+      const onEvent = (e) => t.deliver(JSON.parse(e.data));
       source.onopen = () => t.count(false);
       source.addEventListener('message', onEvent);
       for (const name of t.options.events || []) source.addEventListener(name, onEvent);

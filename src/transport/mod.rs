@@ -302,7 +302,11 @@ pub fn write_message(out: &mut String, message: &Message, html: Html) {
     let _ = write!(out, "{{\"id\":{},\"event\":", message.id);
     json::string(out, &message.event, html);
     out.push_str(",\"data\":");
-    json::string(out, &message.data, html);
+    if message.json {
+        json::value(out, &message.data, html);
+    } else {
+        json::string(out, &message.data, html);
+    }
     out.push('}');
 }
 
@@ -335,7 +339,7 @@ pub fn batch_json(batch: &Batch, html: Html) -> String {
 /// The reply for a refusal of the hub.
 pub fn hub_error(error: hub::Error) -> Response {
     let status = match error {
-        hub::Error::BadChannelName | hub::Error::BadEventName => 400,
+        hub::Error::BadChannelName | hub::Error::BadEventName | hub::Error::NotJson => 400,
         hub::Error::MessageTooLarge => 413,
         hub::Error::TooManyChannels | hub::Error::Closed => 503,
     };
@@ -395,6 +399,7 @@ mod tests {
             id,
             event: event.into(),
             data: data.into(),
+            json: false,
         }
     }
 

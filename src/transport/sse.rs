@@ -51,6 +51,16 @@
 //! stream starts with new messages): a stale or foreign id should not break a
 //! page's subscription.
 //!
+//! # Text and JSON
+//!
+//! A message published as JSON ([`crate::hub::Channel::publish_json`]) is sent
+//! as its text, like any other: `data: {"celsius":20.1}`, which the page parses
+//! itself. A client that must tell JSON from text (the fallback client,
+//! `client.js`) asks with `?envelope=1`: each message's `data:` is then the
+//! contract's message JSON, `{"id":43,"event":"alert","data":{"level":3}}`,
+//! one line, exactly what XHR streaming and WebSocket carry; the `id:` and
+//! `event:` lines stay as they are.
+//!
 //! # Cost and limits
 //!
 //! One request and one set of headers per connection, then only the event text:
@@ -60,7 +70,8 @@
 //! `X-Accel-Buffering: no` asks nginx-style proxies not to buffer the response,
 //! which would otherwise hold events back.
 
-use super::{as_is, channel, stream_subscription, Item, StreamConfig};
+use super::{as_is, channel, message_json, stream_subscription, Item, StreamConfig};
+use crate::codec::json::Html;
 use crate::codec::number::decimal;
 use crate::http::{Request, Response};
 use crate::hub::broadcast::Format;
@@ -75,6 +86,14 @@ pub const FORMAT: Format = Format {
     frame: as_is,
 };
 
+/// The event stream with `?envelope=1`: each message's data is its message
+/// JSON.
+pub const ENVELOPE_FORMAT: Format = Format {
+    name: "sse-envelope",
+    item: write_enveloped_item,
+    frame: as_is,
+};
+
 /// The handler for `GET /channels/{ch}/sse`.
 pub fn handler(
     hub: Arc<Hub>,
@@ -86,9 +105,13 @@ pub fn handler(
             Err(refusal) => return refusal,
         };
         let cursor = resume_cursor(&request).unwrap_or_else(|| channel.last_id());
+        let format = match request.query("envelope").as_deref() {
+            Some("1") => ENVELOPE_FORMAT,
+            _ => FORMAT,
+        };
         Response::stream("text/event-stream", move |out| {
             write!(out, "retry: {}\n\n", config.retry.as_millis())?;
-            stream_subscription(out, &channel, cursor, FORMAT, config.heartbeat)
+            stream_subscription(out, &channel, cursor, format, config.heartbeat)
         })
         .header("Cache-Control", "no-cache")
         .header("X-Accel-Buffering", "no")
@@ -120,16 +143,31 @@ fn write_item(out: &mut Vec<u8>, item: Item<'_>) {
     }
 }
 
+/// [`write_item`], with each message's data its message JSON.
+fn write_enveloped_item(out: &mut Vec<u8>, item: Item<'_>) {
+    match item {
+        Item::Message(message) => {
+            let _ = write_event_data(out, message, &message_json(message, Html::Plain));
+        }
+        other => write_item(out, other),
+    }
+}
+
 /// Writes one message as an event (WHATWG HTML §9.2.5): `id:`, `event:` unless
 /// it is the default, a `data:` line per line of the text, and a blank line.
 pub fn write_event(out: &mut dyn Write, message: &Message) -> io::Result<()> {
+    write_event_data(out, message, &message.data)
+}
+
+/// An event of `message`'s id and name, carrying `data`.
+fn write_event_data(out: &mut dyn Write, message: &Message, data: &str) -> io::Result<()> {
     let mut event = format!("id: {}\n", message.id);
     if &*message.event != DEFAULT_EVENT {
         event.push_str("event: ");
         event.push_str(&message.event);
         event.push('\n');
     }
-    for line in lines(&message.data) {
+    for line in lines(data) {
         event.push_str("data: ");
         event.push_str(line);
         event.push('\n');
@@ -169,6 +207,7 @@ mod tests {
             id,
             event: name.into(),
             data: data.into(),
+            json: false,
         };
         let mut out = Vec::new();
         write_event(&mut out, &message).unwrap();
