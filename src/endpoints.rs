@@ -6,6 +6,7 @@
 //! use realtime_web::{Hub, HubConfig, Request, Response, Router};
 //! use std::sync::Arc;
 //!
+//! # #[cfg(all(feature = "sse", feature = "long-polling"))] {
 //! let hub = Arc::new(Hub::new(HubConfig::default()));
 //! let channels = Endpoints::new(Arc::clone(&hub))
 //!     .transports(&[Transport::Sse, Transport::LongPoll])
@@ -17,6 +18,7 @@
 //!     .get("/health", |_: Request| Response::text("ok"))
 //!     .nest("/live", channels.router()); // /live/channels/{ch}/sse, …/long-poll
 //! # let _ = router;
+//! # }
 //! ```
 //!
 //! What is mounted, under `/channels/{ch}/`, for each [`Transport`] chosen
@@ -253,7 +255,8 @@ impl Endpoints {
     /// The transport's own handler.
     fn handler(&self, transport: Transport) -> Box<dyn Fn(Request) -> Response + Send + Sync> {
         let hub = Arc::clone(&self.hub);
-        let _ = &self.stream; // read here in a build with no streaming transport
+        // Read here too, for a build with no transport that uses them.
+        let _ = (&hub, &self.stream);
         match transport {
             #[cfg(feature = "polling")]
             Transport::Poll => Box::new(transport::polling::handler(hub)),

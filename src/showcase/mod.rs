@@ -11,7 +11,9 @@ use crate::endpoints::Endpoints;
 use crate::http::{Cors, Request, Response, Router};
 use crate::hub::{Hub, HubConfig};
 use crate::server::Config;
-use crate::transport::{self, StreamConfig};
+#[cfg(feature = "websocket")]
+use crate::transport;
+use crate::transport::StreamConfig;
 use stats::{Counted, Stats};
 use std::sync::Arc;
 use std::time::Duration;
