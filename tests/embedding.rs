@@ -401,6 +401,13 @@ fn the_line_protocol_asks_the_same_policy() {
         line
     };
     assert_eq!(line("SUB secret\n"), "ERR not allowed\n");
+    // A JSON message is a value on this transport too.
+    let json = hub.channel("j").unwrap();
+    json.publish_json("reading", r#"{"celsius":20.1}"#).unwrap();
+    assert_eq!(
+        line("SUB j 0\n"),
+        "{\"id\":1,\"event\":\"reading\",\"data\":{\"celsius\":20.1}}\n"
+    );
     assert_eq!(
         line("SUB open\nPUB hi\n"),
         "ERR publishing is not allowed\n"
