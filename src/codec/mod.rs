@@ -5,6 +5,7 @@
 pub mod base64;
 pub mod json;
 pub mod number;
+pub mod resp;
 pub mod sha1;
 pub mod utf8;
 

@@ -52,10 +52,13 @@
 //! # Shutdown
 //!
 //! [`ShutdownHandle::shutdown`] stops accepting, runs the `on_shutdown` hooks
-//! (the showcase closes its hub there, which wakes every long-poll and stream at
-//! once), and ends the reads of idle connections. Each connection thread then
+//! and the handler's own ([`Handler::on_shutdown`]: a router holding
+//! [`Endpoints`](crate::endpoints::Endpoints) closes their hub there, which
+//! wakes every long-poll and stream at once), and ends the reads of every
+//! connection (a WebSocket session then says 1001). Each connection thread then
 //! finishes the response it is writing and closes; [`Server::serve`] waits for
-//! them up to [`Config::shutdown_timeout`], cuts off any still open, and returns.
+//! them and their helper threads up to [`Config::shutdown_timeout`], cuts off
+//! any still open, and returns what it cut ([`Stopped`]).
 //!
 //! # Examples
 //!
@@ -274,7 +277,8 @@ impl Server {
     }
 
     /// Runs `hook` when shutdown begins, before connections are ended: the place
-    /// to close a [`crate::hub::Hub`] so that its waiters answer at once.
+    /// to close a [`crate::hub::Hub`] that no router closes (one served only
+    /// through hand-mounted transports), so that its waiters answer at once.
     pub fn on_shutdown(&self, hook: impl FnOnce() + Send + 'static) {
         lock(&self.shared.on_shutdown).push(Box::new(hook));
     }
