@@ -121,6 +121,8 @@ pub mod endpoints;
 pub mod http;
 pub mod hub;
 pub mod net;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod server;
 pub mod showcase;
 mod sync;

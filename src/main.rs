@@ -28,6 +28,15 @@ fn main() -> ExitCode {
         }
     };
     // The router closes the hub when the server shuts down.
+    #[cfg(feature = "redis")]
+    let hub = match Hub::connect(options.hub_config()) {
+        Ok(hub) => Arc::new(hub),
+        Err(error) => {
+            eprintln!("realtime-web: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    #[cfg(not(feature = "redis"))]
     let hub = Arc::new(Hub::new(options.hub_config()));
     #[cfg(feature = "tcp")]
     if let Some(tcp_addr) = &options.tcp_addr {

@@ -59,6 +59,8 @@
 //! ```
 
 pub mod broadcast;
+#[cfg(feature = "redis")]
+mod store;
 
 use crate::codec::json;
 use crate::sync::lock;
@@ -88,6 +90,12 @@ pub struct HubConfig {
     /// published to and that nobody holds makes room; if there is none,
     /// creating one more fails with [`Error::TooManyChannels`]. Default 1024.
     pub max_channels: usize,
+    /// Redis servers that every node of a deployment shares its channels
+    /// through (see `hub/store.rs`); empty (the default) for a hub of its
+    /// own. With several, channels are spread over them by a hash of their
+    /// name. Feature `redis`.
+    #[cfg(feature = "redis")]
+    pub redis: Vec<crate::redis::Url>,
 }
 
 impl Default for HubConfig {
@@ -97,6 +105,8 @@ impl Default for HubConfig {
             max_channel_bytes: 4 << 20,
             max_message_bytes: 65_536,
             max_channels: 1024,
+            #[cfg(feature = "redis")]
+            redis: Vec::new(),
         }
     }
 }
@@ -116,6 +126,9 @@ pub enum Error {
     TooManyChannels,
     /// The hub or channel is closed (the server is shutting down).
     Closed,
+    /// The shared store (Redis) did not answer: the message was not
+    /// published, or the channel could not be loaded. Feature `redis`.
+    Unavailable,
 }
 
 impl fmt::Display for Error {
@@ -127,6 +140,7 @@ impl fmt::Display for Error {
             Error::NotJson => "message is not JSON",
             Error::TooManyChannels => "too many channels",
             Error::Closed => "shutting down",
+            Error::Unavailable => "channel store unavailable",
         })
     }
 }
@@ -190,6 +204,8 @@ pub struct Hub {
     config: HubConfig,
     channels: Mutex<Channels>,
     default_event: Arc<str>,
+    #[cfg(feature = "redis")]
+    store: Option<Arc<store::Store>>,
 }
 
 #[derive(Debug, Default)]
@@ -217,13 +233,43 @@ impl Channels {
 }
 
 impl Hub {
-    /// Creates an empty hub with these limits.
+    /// Creates an empty hub with these limits. With Redis servers in the
+    /// configuration, it links to them without waiting for them to answer
+    /// (see [`Hub::connect`]).
+    ///
+    /// # Panics
+    ///
+    /// With Redis servers, if no thread can be started to read from them.
     pub fn new(config: HubConfig) -> Hub {
+        #[cfg(feature = "redis")]
+        let store = (!config.redis.is_empty()).then(|| {
+            let store = store::Store::open(&config.redis, config.window.max(1), false);
+            Arc::new(store.expect("a thread to read from Redis"))
+        });
         Hub {
             config,
             channels: Mutex::new(Channels::default()),
             default_event: Arc::from(DEFAULT_EVENT),
+            #[cfg(feature = "redis")]
+            store,
         }
+    }
+
+    /// Creates a hub whose channels are shared through the Redis servers of
+    /// its configuration, each of which must answer now. Feature `redis`.
+    ///
+    /// # Errors
+    ///
+    /// The first server that cannot be reached, named in the error's text.
+    #[cfg(feature = "redis")]
+    pub fn connect(config: HubConfig) -> std::io::Result<Hub> {
+        let store = store::Store::open(&config.redis, config.window.max(1), true)?;
+        Ok(Hub {
+            channels: Mutex::new(Channels::default()),
+            default_event: Arc::from(DEFAULT_EVENT),
+            store: (!config.redis.is_empty()).then(|| Arc::new(store)),
+            config,
+        })
     }
 
     /// The limits this hub was created with.
@@ -252,7 +298,18 @@ impl Hub {
         if channels.by_name.len() >= self.config.max_channels && !channels.evict_one_unused() {
             return Err(Error::TooManyChannels);
         }
-        let channel = Arc::new(Channel::new(&self.config, &self.default_event));
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut channel = Channel::new(&self.config, &self.default_event);
+        #[cfg(feature = "redis")]
+        {
+            channel.shared = self.store.clone().map(|store| (store, name.into()));
+        }
+        let channel = Arc::new(channel);
+        #[cfg(feature = "redis")]
+        if let Some(store) = &self.store {
+            // Loaded under the table's lock, so no one sees it half-filled.
+            store.load(name, &channel)?;
+        }
         channels.by_name.insert(name.into(), Arc::clone(&channel));
         Ok(channel)
     }
@@ -270,6 +327,10 @@ impl Hub {
     /// Closes every channel and wakes every waiter; no channel can be created
     /// or published to afterwards. Used by server shutdown. Idempotent.
     pub fn close(&self) {
+        #[cfg(feature = "redis")]
+        if let Some(store) = &self.store {
+            store.close();
+        }
         let channels = {
             let mut channels = lock(&self.channels);
             channels.closed = true;
@@ -298,6 +359,9 @@ pub struct Channel {
     default_event: Arc<str>,
     /// The subscribers a broadcaster writes to (see [`broadcast`]).
     broadcast: broadcast::Broadcast,
+    /// The shared store the channel lives in, and its name there.
+    #[cfg(feature = "redis")]
+    shared: Option<(Arc<store::Store>, Box<str>)>,
 }
 
 #[derive(Debug)]
@@ -315,6 +379,19 @@ struct Log {
 }
 
 impl Log {
+    /// Appends `message` (whose id is `next_id`), and evicts the oldest
+    /// messages past the window or the byte budget; the newest always stays.
+    fn push(&mut self, message: Message, window: usize, max_bytes: usize) {
+        self.next_id = message.id + 1;
+        self.bytes += message.event.len() + message.data.len();
+        self.ring.push_back(message);
+        while self.ring.len() > window || (self.bytes > max_bytes && self.ring.len() > 1) {
+            if let Some(old) = self.ring.pop_front() {
+                self.bytes -= old.event.len() + old.data.len();
+            }
+        }
+    }
+
     fn last_id(&self) -> u64 {
         self.next_id - 1
     }
@@ -372,6 +449,8 @@ impl Channel {
             max_message_bytes: config.max_message_bytes,
             default_event: Arc::clone(default_event),
             broadcast: broadcast::Broadcast::default(),
+            #[cfg(feature = "redis")]
+            shared: None,
         }
     }
 
@@ -419,9 +498,23 @@ impl Channel {
         } else {
             Arc::from(event)
         };
+        #[cfg(feature = "redis")]
+        if let Some((store, name)) = &self.shared {
+            if self.is_closed() {
+                return Err(Error::Closed);
+            }
+            // The store assigns the id; the message joins the ring here when
+            // the ring is right behind it, or else when the reader brings it.
+            let id = store.publish(name, &event, data, json)?;
+            self.receive(Message {
+                id,
+                event,
+                data: Arc::from(data),
+                json,
+            });
+            return Ok(id);
+        }
         let data: Arc<str> = Arc::from(data);
-        let size = event.len() + data.len();
-
         let mut log = lock(&self.log);
         if log.closed {
             return Err(Error::Closed);
@@ -429,22 +522,59 @@ impl Channel {
         let id = log.next_id;
         // Ids are counted by publishes, one at a time: `u64::MAX` of them is
         // out of reach (584 years at a billion a second), so this cannot wrap.
-        log.next_id += 1;
-        log.ring.push_back(Message {
-            id,
-            event,
-            data,
-            json,
-        });
-        log.bytes += size;
-        while log.ring.len() > self.window || (log.bytes > self.max_bytes && log.ring.len() > 1) {
-            if let Some(old) = log.ring.pop_front() {
-                log.bytes -= old.event.len() + old.data.len();
-            }
-        }
+        log.push(
+            Message {
+                id,
+                event,
+                data,
+                json,
+            },
+            self.window,
+            self.max_bytes,
+        );
         drop(log);
         self.published.notify_all();
         Ok(id)
+    }
+
+    /// Appends a message whose id the shared store assigned: the next one
+    /// goes on the ring, an older one (already here) is dropped, and a later
+    /// one means the ones between were trimmed from the store before this
+    /// node read them, so the ring starts again at it (a reader behind gets
+    /// the gap rule). Feature `redis`.
+    #[cfg(feature = "redis")]
+    fn receive(&self, message: Message) {
+        let mut log = lock(&self.log);
+        if log.closed || message.id < log.next_id {
+            return;
+        }
+        if message.id > log.next_id {
+            log.ring.clear();
+            log.bytes = 0;
+        }
+        log.push(message, self.window, self.max_bytes);
+        drop(log);
+        self.published.notify_all();
+    }
+
+    /// Replaces the ring with `window`, the store's retained messages (oldest
+    /// first), after the channel's counter `seq`: when the channel is loaded,
+    /// and when the store was found to have lost it (restarted empty).
+    /// Returns the id to follow the store from. Readers whose cursor is now
+    /// ahead get the gap rule. Feature `redis`.
+    #[cfg(feature = "redis")]
+    fn restart(&self, window: Vec<Message>, seq: u64) -> u64 {
+        let mut log = lock(&self.log);
+        log.ring.clear();
+        log.bytes = 0;
+        let last = window.last().map_or(seq, |m| m.id);
+        for message in window {
+            log.push(message, self.window, self.max_bytes);
+        }
+        log.next_id = last + 1;
+        drop(log);
+        self.published.notify_all();
+        last
     }
 
     /// The batch after `cursor`, at once (see the module docs for the rules).
@@ -632,12 +762,14 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_update)] // not needless with the `redis` feature
     fn byte_budget_evicts_but_keeps_the_newest() {
         let hub = Hub::new(HubConfig {
             window: 100,
             max_channel_bytes: 30,
             max_message_bytes: 100,
             max_channels: 4,
+            ..HubConfig::default()
         });
         let ch = hub.channel("c").unwrap();
         ch.publish("e", "123456789").unwrap(); // 10 bytes

@@ -47,6 +47,10 @@ pub struct Options {
     pub max_connections: Option<usize>,
     /// The server's thread limit (`--max-threads`), if not the default.
     pub max_threads: Option<usize>,
+    /// Redis servers shared with the other nodes (`--redis`, repeatable;
+    /// needs the `redis` feature).
+    #[cfg(feature = "redis")]
+    pub redis: Vec<crate::redis::Url>,
     /// WebSocket limits and timeouts (`/echo` takes messages up to 16 MiB;
     /// channel subscriptions are held to the hub's message limit).
     #[cfg(feature = "websocket")]
@@ -63,6 +67,8 @@ impl Default for Options {
             tcp_addr: None,
             max_connections: None,
             max_threads: None,
+            #[cfg(feature = "redis")]
+            redis: Vec::new(),
             #[cfg(feature = "websocket")]
             websocket: transport::websocket::WsConfig::default(),
         }
@@ -90,10 +96,12 @@ impl Options {
         }
     }
 
-    /// The hub limits: the defaults with `--window` applied.
+    /// The hub limits: the defaults with `--window` (and `--redis`) applied.
     pub fn hub_config(&self) -> HubConfig {
         HubConfig {
             window: self.window,
+            #[cfg(feature = "redis")]
+            redis: self.redis.clone(),
             ..HubConfig::default()
         }
     }
@@ -120,6 +128,7 @@ realtime-web: every way a server can push to a browser, side by side.
 Usage: realtime-web [--addr HOST:PORT] [--allow-origin ORIGIN]... [--window N]
                     [--heartbeat SECONDS] [--tcp-addr HOST:PORT]
                     [--max-connections N] [--max-threads N]
+                    [--redis redis://[:PASSWORD@]HOST:PORT[/DB]]...
 
 Options:
   --addr HOST:PORT       where to listen (default 127.0.0.1:8080)
@@ -133,6 +142,9 @@ Options:
   --max-threads N        threads for connections and their helpers; past it,
                          503 (default 12000; each costs four of the process's
                          memory mappings, of which Linux allows 65530)
+  --redis URL            share every channel with the other nodes through this
+                         Redis; repeatable, to spread channels over several
+                         (built with --features redis)
   --help                 print this text
 ";
 
@@ -200,6 +212,13 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
             }
             "--tcp-addr" if cfg!(feature = "tcp") => options.tcp_addr = Some(value("--tcp-addr")?),
             "--tcp-addr" => return Err("--tcp-addr needs a build with --features tcp".to_owned()),
+            #[cfg(feature = "redis")]
+            "--redis" => options.redis.push(
+                crate::redis::Url::parse(&value("--redis")?)
+                    .map_err(|e| format!("--redis: {e}"))?,
+            ),
+            #[cfg(not(feature = "redis"))]
+            "--redis" => return Err("--redis needs a build with --features redis".to_owned()),
             _ => return Err(format!("unknown argument '{arg}' (see --help)")),
         }
     }

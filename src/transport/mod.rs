@@ -341,7 +341,7 @@ pub fn hub_error(error: hub::Error) -> Response {
     let status = match error {
         hub::Error::BadChannelName | hub::Error::BadEventName | hub::Error::NotJson => 400,
         hub::Error::MessageTooLarge => 413,
-        hub::Error::TooManyChannels | hub::Error::Closed => 503,
+        hub::Error::TooManyChannels | hub::Error::Closed | hub::Error::Unavailable => 503,
     };
     Response::error(status, &error.to_string())
 }

@@ -240,6 +240,9 @@ fn serve(
                         Err(hub::Error::MessageTooLarge) => {
                             let _ = writer.line("ERR message too large");
                         }
+                        Err(hub::Error::Unavailable) => {
+                            let _ = writer.line("ERR channel store unavailable");
+                        }
                         Err(_) => return,
                     },
                     None if line.is_empty() => {}
@@ -329,6 +332,7 @@ fn subscribe(
     let channel = hub.channel(name).map_err(|e| match e {
         hub::Error::BadChannelName => "bad channel name",
         hub::Error::TooManyChannels => "too many channels",
+        hub::Error::Unavailable => "channel store unavailable",
         _ => "shutting down",
     })?;
     let start = since.unwrap_or_else(|| channel.last_id());

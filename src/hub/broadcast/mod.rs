@@ -336,7 +336,11 @@ fn broadcast(channel: &Arc<Channel>) {
             now,
         };
         wake_at = pass.deliver_in_parallel(&registry.subscribers);
-        registry.delivered = registry.delivered.max(batch.next);
+        registry.delivered = if pass.restarted() {
+            batch.next
+        } else {
+            registry.delivered.max(batch.next)
+        };
         if batch.closed {
             for subscriber in &registry.subscribers {
                 let mut state = lock(&subscriber.state);
@@ -361,6 +365,14 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
+    /// Whether the channel's ring went back behind what was delivered: its
+    /// shared store restarted empty and ids begin again (feature `redis`).
+    /// Every live subscriber is then ahead, and gets the gap rule: the gap,
+    /// the whole window, and its cursor set back to the batch's.
+    fn restarted(&self) -> bool {
+        self.batch.next < self.delivered
+    }
+
     /// The pass over every subscriber, split among up to one writer thread
     /// per processor when there are many: the writes are the work (a `send`
     /// each, which on loopback also runs the client's side of TCP), and one
@@ -419,14 +431,16 @@ impl Pass<'_> {
             if state.mode != Mode::Live {
                 continue;
             }
-            let bytes = if state.cursor < batch.next || batch.gap {
-                bytes_for(
-                    &mut encoded,
-                    &subscriber.format,
-                    batch,
-                    delivered,
-                    state.cursor,
-                )
+            // After a restart every live subscriber is where `delivered`
+            // was, ahead of the ring: encoded at the batch's own cursor, the
+            // batch is the gap and the whole window.
+            let cursor = if self.restarted() {
+                delivered
+            } else {
+                state.cursor
+            };
+            let bytes = if cursor < batch.next || batch.gap {
+                bytes_for(&mut encoded, &subscriber.format, batch, delivered, cursor)
             } else {
                 None
             };
@@ -443,7 +457,11 @@ impl Pass<'_> {
                     continue;
                 }
             };
-            state.cursor = state.cursor.max(batch.next);
+            state.cursor = if self.restarted() {
+                batch.next
+            } else {
+                state.cursor.max(batch.next)
+            };
             if bytes.is_empty() {
                 continue;
             }

@@ -67,7 +67,7 @@ use super::{as_is, gap_json, message_json, subscribed, subscription, Item};
 use crate::codec::json::Html;
 use crate::http::{Cors, Request, Response};
 use crate::hub::broadcast::{End, Format, Sink};
-use crate::hub::{Channel, Hub};
+use crate::hub::{self, Channel, Hub};
 use crate::net::{Connection, Helpers};
 use close::code;
 use std::io;
@@ -231,9 +231,14 @@ fn subscribe(
                     return;
                 }
                 Ok(Message::Text(text)) => {
-                    if channel.publish("message", &text).is_err() {
-                        let _ = ws.close(code::GOING_AWAY, "channel closed");
-                        return;
+                    match channel.publish("message", &text) {
+                        // The shared store is away: the message is not
+                        // published, and the session stays.
+                        Ok(_) | Err(hub::Error::Unavailable) => {}
+                        Err(_) => {
+                            let _ = ws.close(code::GOING_AWAY, "channel closed");
+                            return;
+                        }
                     }
                 }
                 Ok(Message::Binary(_)) => {
