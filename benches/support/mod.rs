@@ -10,8 +10,8 @@
 use realtime_web::hub::Hub;
 use realtime_web::server::{Config, Server, ShutdownHandle};
 use realtime_web::showcase::{self, Options};
-use std::io;
-use std::net::SocketAddr;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -116,4 +116,87 @@ pub fn reset_peak_rss() {
 /// The value at quantile `q` of sorted `values`.
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+/// The child of a fan-out benchmark (`--subscribers TRANSPORT N MESSAGES
+/// ADDR/CHANNEL`): `n` streaming subscribers; prints `p50 p99 max last_p50 last_max` in ms.
+pub fn subscribers(args: &[String]) {
+    let transport = args[0].clone();
+    let n: usize = args[1].parse().expect("subscriber count");
+    let messages: usize = args[2].parse().expect("message count");
+    let (addr, name) = args[3].split_once('/').expect("ADDR/CHANNEL");
+    let request = format!("GET /channels/{name}/{transport} HTTP/1.1\r\nHost: bench\r\n\r\n");
+
+    // Each thread sends its latencies and parks for good; the process exits once
+    // all are in, so no thread exit (an unmap under the memory lock) stalls the
+    // others' reads.
+    let (results, collected) = std::sync::mpsc::channel::<Vec<f64>>();
+    for _ in 0..n {
+        let results = results.clone();
+        let transport = transport.clone();
+        // Connect one at a time, so that the listen backlog never overflows.
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .expect("timeout");
+        stream.write_all(request.as_bytes()).expect("send");
+        std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let latencies = receive(&mut stream, &transport, messages);
+                results.send(latencies).expect("main thread");
+                loop {
+                    std::thread::park();
+                }
+            })
+            .expect("thread");
+    }
+    drop(results);
+    let all: Vec<Vec<f64>> = collected.iter().take(n).collect();
+    let mut flat: Vec<f64> = all.iter().flatten().copied().collect();
+    flat.sort_by(f64::total_cmp);
+    let mut last: Vec<f64> = (0..messages)
+        .map(|i| all.iter().map(|l| l[i]).fold(0.0, f64::max))
+        .collect();
+    last.sort_by(f64::total_cmp);
+    println!(
+        "{} {} {} {} {}",
+        quantile(&flat, 0.5),
+        quantile(&flat, 0.99),
+        flat[flat.len() - 1],
+        quantile(&last, 0.5),
+        last[last.len() - 1]
+    );
+    std::io::stdout().flush().expect("stdout");
+    std::process::exit(0);
+}
+
+/// Reads a stream until `messages` messages arrived; returns each one's latency
+/// in ms. Lines are found in the raw bytes: the server writes each batch as one
+/// chunk, so a message never straddles a chunk header.
+fn receive(stream: &mut TcpStream, transport: &str, messages: usize) -> Vec<f64> {
+    let mut latencies = Vec::with_capacity(messages);
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 8192];
+    while latencies.len() < messages {
+        let got = stream.read(&mut buf).expect("read");
+        assert!(got > 0, "the stream ended early");
+        let now = now_ns();
+        pending.extend_from_slice(&buf[..got]);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let sent = match transport {
+                "sse" => line.strip_prefix("data: ").map(|d| d.trim_end().to_owned()),
+                _ => line
+                    .split("\"data\":\"")
+                    .nth(1)
+                    .map(|d| d.split('"').next().unwrap_or("").to_owned()),
+            };
+            if let Some(sent) = sent.and_then(|s| s.parse::<u128>().ok()) {
+                latencies.push(now.saturating_sub(sent) as f64 / 1e6);
+            }
+        }
+    }
+    latencies
 }
