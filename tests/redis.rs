@@ -194,10 +194,11 @@ fn two_nodes_share_one_id_sequence_and_every_transport_delivers() {
     // Subscribers on both nodes before anything is published.
     let mut sse = Streaming::open(&b, "/channels/shared/sse", &[]);
     let mut stream = Streaming::open(&a, "/channels/shared/stream", &[]);
+    let mut iframe = Streaming::open(&b, "/channels/shared/iframe", &[]);
     let mut ws = websocket::connect(&format!("ws://{}/channels/shared/ws", b.addr)).unwrap();
     let deadline = Instant::now() + LIVENESS;
     while a.hub.find("shared").map_or(0, |c| c.waiters()) < 1
-        || b.hub.find("shared").map_or(0, |c| c.waiters()) < 2
+        || b.hub.find("shared").map_or(0, |c| c.waiters()) < 3
     {
         assert!(Instant::now() < deadline, "subscribers never arrived");
         std::thread::sleep(Duration::from_millis(10));
@@ -236,6 +237,19 @@ fn two_nodes_share_one_id_sequence_and_every_transport_delivers() {
     for (i, line) in lines.lines().filter(|l| !l.is_empty()).enumerate() {
         assert!(line.starts_with(&format!("{{\"id\":{},", i + 1)), "{line}");
     }
+    let mut frame = String::new();
+    while !frame.contains("m20") {
+        let chunk = iframe.next_chunk().unwrap().expect("the frame goes on");
+        frame.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let positions: Vec<usize> = (1..=20)
+        .map(|i| {
+            frame
+                .find(&format!("{{\"id\":{i},"))
+                .expect("every message")
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in order");
     for i in 1..=20 {
         let Message::Text(text) = ws.read().unwrap() else {
             panic!("a text frame");
@@ -248,6 +262,32 @@ fn two_nodes_share_one_id_sequence_and_every_transport_delivers() {
         until_polled(&a, "shared", 20, 1),
         [(21, "from ws".to_owned())]
     );
+    // The TCP line protocol on node A, resuming after 19.
+    #[cfg(feature = "tcp")]
+    {
+        use realtime_web::server::Server;
+        use realtime_web::transport::{access::Access, tcp};
+        use std::io::{BufRead, BufReader, Write};
+        let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
+        let (addr, stop) = (server.local_addr(), server.shutdown_handle());
+        let handler = tcp::handler(
+            a.hub.clone(),
+            Vec::new(),
+            StreamConfig::default(),
+            Access::open(),
+        );
+        let serving = std::thread::spawn(move || server.serve_raw(handler));
+        let mut line_client = std::net::TcpStream::connect(addr).unwrap();
+        line_client.set_read_timeout(Some(LIVENESS)).unwrap();
+        line_client.write_all(b"SUB shared 19\n").unwrap();
+        let mut lines = BufReader::new(line_client).lines();
+        for id in [20, 21] {
+            let line = lines.next().unwrap().unwrap();
+            assert!(line.starts_with(&format!("{{\"id\":{id},")), "{line}");
+        }
+        stop.shutdown();
+        serving.join().unwrap().unwrap();
+    }
 }
 
 #[test]
