@@ -480,3 +480,45 @@ fn the_binary_says_when_redis_is_unreachable_and_exits_1() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
 }
+
+#[test]
+fn the_binary_says_once_when_redis_is_lost_and_once_when_it_is_back() {
+    use std::io::{BufRead, BufReader};
+    let Some(redis) = Redis::start("words") else {
+        return;
+    };
+    let mut binary = Command::new(env!("CARGO_BIN_EXE_realtime-web"))
+        .args(["--addr", "127.0.0.1:0", "--redis"])
+        .arg(format!("redis://127.0.0.1:{}", redis.port))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // stderr, a line at a time, on a thread: a read never blocks the test.
+    let (lines, said) = std::sync::mpsc::channel();
+    let stderr = binary.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200)); // its reader is connected
+    let (port, dir) = redis.stop();
+    let lost = said.recv_timeout(LIVENESS).expect("a word about the loss");
+    assert_eq!(
+        lost,
+        format!("realtime-web: lost Redis at 127.0.0.1:{port}; reconnecting")
+    );
+    // Backing off, it says nothing more while Redis stays away.
+    assert!(said.recv_timeout(Duration::from_millis(700)).is_err());
+    let _redis = Redis::start_at(port, dir).expect("started before");
+    let back = said
+        .recv_timeout(LIVENESS)
+        .expect("a word about the return");
+    assert_eq!(
+        back,
+        format!("realtime-web: Redis at 127.0.0.1:{port} is back")
+    );
+    let _ = binary.kill();
+    let _ = binary.wait();
+}
