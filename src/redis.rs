@@ -106,6 +106,15 @@ impl Connection {
             io::Error::new(io::ErrorKind::NotFound, "the host resolves to no address")
         })?;
         let stream = TcpStream::connect_timeout(&address, timeout)?;
+        // A connect to a local port nothing listens on can meet itself (TCP
+        // simultaneous open, when the kernel picks that very port as the
+        // source): such a socket echoes every command back.
+        if stream.local_addr()? == stream.peer_addr()? {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                "connected to itself: nothing listens there",
+            ));
+        }
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
@@ -125,7 +134,14 @@ impl Connection {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, error));
             }
         }
-        Ok(connection)
+        // Whatever answered must speak Redis.
+        match connection.call(&[b"PING"])? {
+            Reply::Simple(pong) if pong == "PONG" => Ok(connection),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not a Redis server: it answered PING with {other:?}"),
+            )),
+        }
     }
 
     /// How long a call may wait for its reply: for a blocking command
@@ -207,7 +223,13 @@ mod tests {
             let (mut peer, _) = listener.accept().unwrap();
             let mut seen = Vec::new();
             let mut buf = [0u8; 256];
-            for reply in [&b"+OK\r\n"[..], b"+OK\r\n", b"$5\r\nhel", b"lo\r\n"] {
+            for reply in [
+                &b"+OK\r\n"[..],
+                b"+OK\r\n",
+                b"+PONG\r\n",
+                b"$5\r\nhel",
+                b"lo\r\n",
+            ] {
                 if reply != b"lo\r\n" {
                     let n = peer.read(&mut buf).unwrap();
                     seen.extend_from_slice(&buf[..n]);
@@ -224,7 +246,7 @@ mod tests {
         assert_eq!(reply, Reply::Bulk(Some(b"hello".to_vec())));
         assert_eq!(
             server.join().unwrap(),
-            b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+            b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
         );
     }
 }

@@ -510,7 +510,8 @@ fn the_binary_says_once_when_redis_is_lost_and_once_when_it_is_back() {
         format!("realtime-web: lost Redis at 127.0.0.1:{port}; reconnecting")
     );
     // Backing off, it says nothing more while Redis stays away.
-    assert!(said.recv_timeout(Duration::from_millis(700)).is_err());
+    let more = said.recv_timeout(Duration::from_millis(700));
+    assert!(more.is_err(), "{more:?}");
     let _redis = Redis::start_at(port, dir).expect("started before");
     let back = said
         .recv_timeout(LIVENESS)
