@@ -8,7 +8,7 @@
 //! connection's timeouts; a connection whose call failed on the socket is
 //! spent, and its owner opens another (with backoff: see the store).
 
-use crate::codec::resp::{self, Reply};
+use crate::codec::resp::{self, Reply, RespError};
 use crate::codec::Parsed;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -18,6 +18,8 @@ use std::time::Duration;
 /// The largest bulk string accepted in a reply: far above a message (64 KiB
 /// by default), far below what would hurt.
 const MAX_BULK: usize = 16 << 20;
+/// How much one read asks for.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Where a Redis server is, and how to log in: `redis://[:PASSWORD@]HOST:PORT[/DB]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -166,20 +168,26 @@ impl Connection {
         self.out.clear();
         resp::command(&mut self.out, args);
         self.stream.write_all(&self.out)?;
-        loop {
-            match resp::parse(&self.buf, MAX_BULK) {
-                Ok(Parsed::Complete { value, consumed }) => {
-                    self.buf.drain(..consumed);
-                    return Ok(value);
-                }
-                Ok(Parsed::NeedMore) => {}
-                Err(error) => return Err(io::Error::new(io::ErrorKind::InvalidData, error)),
+        let invalid = |error| io::Error::new(io::ErrorKind::InvalidData, error);
+        // Read until the reply is whole (a cheap scan after each read), then
+        // parse it once: a reply of many megabytes costs one pass.
+        while resp::scan(&self.buf, MAX_BULK).map_err(invalid)?.is_none() {
+            let start = self.buf.len();
+            self.buf.resize(start + READ_CHUNK, 0);
+            let read = self.stream.read(&mut self.buf[start..]);
+            self.buf.truncate(start + *read.as_ref().unwrap_or(&0));
+            if read? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk)? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => self.buf.extend_from_slice(&chunk[..n]),
+        }
+        match resp::parse(&self.buf, MAX_BULK).map_err(invalid)? {
+            Parsed::Complete { value, consumed } => {
+                self.buf.drain(..consumed);
+                Ok(value)
             }
+            // The scan and the parser check the same rules; should they ever
+            // disagree, the connection is dropped, not the thread.
+            Parsed::NeedMore => Err(invalid(RespError::MissingCrlf)),
         }
     }
 }

@@ -523,3 +523,42 @@ fn the_binary_says_once_when_redis_is_lost_and_once_when_it_is_back() {
     let _ = binary.kill();
     let _ = binary.wait();
 }
+
+#[test]
+fn concurrent_publishers_on_both_nodes_leave_no_hole_and_no_duplicate() {
+    let Some(redis) = Redis::start("concurrent") else {
+        return;
+    };
+    let (a, b) = (node(&[&redis]), node(&[&redis]));
+    let mut sse = Streaming::open(&a, "/channels/busy/sse", &[]);
+    let deadline = Instant::now() + LIVENESS;
+    while a.hub.find("busy").map_or(0, |c| c.waiters()) < 1 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Four threads on each node publish at once, from Rust.
+    std::thread::scope(|scope| {
+        for (n, node) in [&a, &b].into_iter().enumerate() {
+            for t in 0..4 {
+                let channel = node.hub.channel("busy").unwrap();
+                scope.spawn(move || {
+                    for i in 0..25 {
+                        channel.publish("message", &format!("{n}-{t}-{i}")).unwrap();
+                    }
+                });
+            }
+        }
+    });
+    for node in [&a, &b] {
+        let got = until_polled(node, "busy", 0, 200);
+        let ids: Vec<u64> = got.iter().map(|m| m.0).collect();
+        assert_eq!(ids, (1..=200).collect::<Vec<_>>(), "no hole, no duplicate");
+        let mut texts: Vec<&String> = got.iter().map(|m| &m.1).collect();
+        texts.sort();
+        texts.dedup();
+        assert_eq!(texts.len(), 200, "every message once");
+    }
+    let events = sse_events(&mut sse, &mut SseParser::default(), 200);
+    let ids: Vec<String> = events.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(ids, (1..=200).map(|i| i.to_string()).collect::<Vec<_>>());
+}

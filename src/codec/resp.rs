@@ -136,6 +136,69 @@ pub fn parse(buf: &[u8], max_bulk: usize) -> Result<Parsed<Reply>, RespError> {
     })
 }
 
+/// How many bytes the reply at the start of `buf` takes, once it has arrived
+/// whole (`None` before): [`parse`]'s checks, without building the reply or
+/// copying a byte. A client reading a large reply a piece at a time asks
+/// this after each piece, and parses once, so that its work grows with the
+/// reply's elements, not with its bytes times the pieces.
+///
+/// # Errors
+///
+/// As [`parse`].
+pub fn scan(buf: &[u8], max_bulk: usize) -> Result<Option<usize>, RespError> {
+    let mut at = 0;
+    Ok(skip(buf, &mut at, max_bulk, 0)?.then_some(at))
+}
+
+/// Moves `*at` past the reply there; false when `buf` ends first.
+fn skip(buf: &[u8], at: &mut usize, max_bulk: usize, depth: usize) -> Result<bool, RespError> {
+    let Some((kind, line)) = line(buf, *at)? else {
+        return Ok(false);
+    };
+    let after_line = *at + 1 + line.len() + 2;
+    match kind {
+        b'+' | b'-' => {
+            std::str::from_utf8(line).map_err(|_| RespError::NotUtf8)?;
+        }
+        b':' => {
+            signed(line)?;
+        }
+        b'$' => {
+            if let Some(len) = length(line)? {
+                if len > max_bulk {
+                    return Err(RespError::TooLong);
+                }
+                let end = after_line + len;
+                if buf.len() < end + 2 {
+                    return Ok(false);
+                }
+                if &buf[end..end + 2] != b"\r\n" {
+                    return Err(RespError::MissingCrlf);
+                }
+                *at = end + 2;
+                return Ok(true);
+            }
+        }
+        b'*' => {
+            if let Some(count) = length(line)? {
+                if depth >= MAX_DEPTH {
+                    return Err(RespError::TooDeep);
+                }
+                *at = after_line;
+                for _ in 0..count {
+                    if !skip(buf, at, max_bulk, depth + 1)? {
+                        return Ok(false);
+                    }
+                }
+                return Ok(true);
+            }
+        }
+        other => return Err(RespError::UnknownType(other)),
+    }
+    *at = after_line;
+    Ok(true)
+}
+
 /// The reply at `*at`, moving `*at` past it; `None` when `buf` ends first.
 fn reply(
     buf: &[u8],
@@ -378,5 +441,20 @@ mod tests {
         assert_eq!(parse(deep.as_bytes(), 16), Err(RespError::TooDeep));
         // A huge count with nothing behind it allocates nothing and waits.
         assert_eq!(parse(b"*4000000000\r\n", 16), Ok(Parsed::NeedMore));
+    }
+
+    #[test]
+    fn scan_agrees_with_parse_on_every_prefix() {
+        let whole: &[u8] = b"*3\r\n$5\r\nhello\r\n*1\r\n:-42\r\n+OK\r\n";
+        for end in 0..=whole.len() {
+            let scanned = scan(&whole[..end], 1 << 20);
+            match parse(&whole[..end], 1 << 20) {
+                Ok(Parsed::Complete { consumed, .. }) => assert_eq!(scanned, Ok(Some(consumed))),
+                Ok(Parsed::NeedMore) => assert_eq!(scanned, Ok(None), "{end}"),
+                Err(error) => assert_eq!(scanned, Err(error)),
+            }
+        }
+        assert_eq!(scan(b"$99999999999\r\n", 16), Err(RespError::TooLong));
+        assert_eq!(scan(b"?\r\n", 16), Err(RespError::UnknownType(b'?')));
     }
 }

@@ -178,6 +178,10 @@ pub struct Batch {
     pub oldest: u64,
     /// True when the channel is closed: no message will follow.
     pub closed: bool,
+    /// How many times the channel's ring was replaced because its shared
+    /// store restarted empty (feature `redis`): a change means ids began
+    /// again. Always 0 for a channel of its own.
+    pub generation: u64,
 }
 
 /// Checks a channel name against the contract: `[A-Za-z0-9_-]{1,64}`.
@@ -243,7 +247,12 @@ impl Hub {
     pub fn new(config: HubConfig) -> Hub {
         #[cfg(feature = "redis")]
         let store = (!config.redis.is_empty()).then(|| {
-            let store = store::Store::open(&config.redis, config.window.max(1), false);
+            let store = store::Store::open(
+                &config.redis,
+                config.window.max(1),
+                config.max_message_bytes,
+                false,
+            );
             Arc::new(store.expect("a thread to read from Redis"))
         });
         Hub {
@@ -263,7 +272,12 @@ impl Hub {
     /// The first server that cannot be reached, named in the error's text.
     #[cfg(feature = "redis")]
     pub fn connect(config: HubConfig) -> std::io::Result<Hub> {
-        let store = store::Store::open(&config.redis, config.window.max(1), true)?;
+        let store = store::Store::open(
+            &config.redis,
+            config.window.max(1),
+            config.max_message_bytes,
+            true,
+        )?;
         Ok(Hub {
             channels: Mutex::new(Channels::default()),
             default_event: Arc::from(DEFAULT_EVENT),
@@ -288,12 +302,22 @@ impl Hub {
         if !valid_channel_name(name) {
             return Err(Error::BadChannelName);
         }
+        if let Some(channel) = self.existing(name)? {
+            return Ok(channel);
+        }
+        // A shared channel's window is fetched before the table is locked:
+        // the network never holds up the other channels' requests.
+        #[cfg(feature = "redis")]
+        let fetched = match &self.store {
+            Some(store) => Some(store.fetch(name)?),
+            None => None,
+        };
         let mut channels = lock(&self.channels);
         if channels.closed {
             return Err(Error::Closed);
         }
         if let Some(channel) = channels.by_name.get(name) {
-            return Ok(Arc::clone(channel));
+            return Ok(Arc::clone(channel)); // created meanwhile
         }
         if channels.by_name.len() >= self.config.max_channels && !channels.evict_one_unused() {
             return Err(Error::TooManyChannels);
@@ -305,13 +329,26 @@ impl Hub {
             channel.shared = self.store.clone().map(|store| (store, name.into()));
         }
         let channel = Arc::new(channel);
+        // Filled before anyone else can see it; followed once the table is
+        // free again.
         #[cfg(feature = "redis")]
-        if let Some(store) = &self.store {
-            // Loaded under the table's lock, so no one sees it half-filled.
-            store.load(name, &channel)?;
-        }
+        let follow = fetched.map(|(window, seq)| channel.restart(window, seq));
         channels.by_name.insert(name.into(), Arc::clone(&channel));
+        drop(channels);
+        #[cfg(feature = "redis")]
+        if let (Some(store), Some(last)) = (&self.store, follow) {
+            store.follow(name, &channel, last);
+        }
         Ok(channel)
+    }
+
+    /// The channel called `name` if it exists; an error after [`Hub::close`].
+    fn existing(&self, name: &str) -> Result<Option<Arc<Channel>>, Error> {
+        let channels = lock(&self.channels);
+        if channels.closed {
+            return Err(Error::Closed);
+        }
+        Ok(channels.by_name.get(name).cloned())
     }
 
     /// Returns the channel called `name` if it exists.
@@ -376,6 +413,8 @@ struct Log {
     /// How many readers are inside `wait_after` now.
     waiting: usize,
     closed: bool,
+    /// See [`Batch::generation`].
+    generation: u64,
 }
 
 impl Log {
@@ -429,6 +468,7 @@ impl Log {
             gap: !continuous,
             oldest,
             closed: self.closed,
+            generation: self.generation,
         }
     }
 }
@@ -442,6 +482,7 @@ impl Channel {
                 next_id: 1,
                 waiting: 0,
                 closed: false,
+                generation: 0,
             }),
             published: Condvar::new(),
             window: config.window.max(1),
@@ -503,15 +544,22 @@ impl Channel {
             if self.is_closed() {
                 return Err(Error::Closed);
             }
-            // The store assigns the id; the message joins the ring here when
-            // the ring is right behind it, or else when the reader brings it.
+            // The store assigns the id; the message joins the ring here only
+            // when the ring is right behind it, or else when the reader
+            // brings it after the ones before it.
             let id = store.publish(name, &event, data, json)?;
-            self.receive(Message {
-                id,
-                event,
-                data: Arc::from(data),
-                json,
-            });
+            let mut log = lock(&self.log);
+            if !log.closed && id == log.next_id {
+                let message = Message {
+                    id,
+                    event,
+                    data: Arc::from(data),
+                    json,
+                };
+                log.push(message, self.window, self.max_bytes);
+                drop(log);
+                self.published.notify_all();
+            }
             return Ok(id);
         }
         let data: Arc<str> = Arc::from(data);
@@ -565,6 +613,7 @@ impl Channel {
     #[cfg(feature = "redis")]
     fn restart(&self, window: Vec<Message>, seq: u64) -> u64 {
         let mut log = lock(&self.log);
+        log.generation += 1;
         log.ring.clear();
         log.bytes = 0;
         let last = window.last().map_or(seq, |m| m.id);

@@ -49,7 +49,8 @@
 //! With more than one URL, a channel lives on the server its name hashes to
 //! (FNV-1a, stable across nodes and runs), so every node finds it there.
 
-use super::{Channel, Error, Message};
+use super::{valid_event_name, Channel, Error, Message};
+use crate::codec::json;
 use crate::codec::resp::Reply;
 use crate::redis::{Connection, Url};
 use crate::sync::lock;
@@ -78,6 +79,9 @@ return id";
 pub(super) struct Store {
     links: Vec<Arc<Link>>,
     window: usize,
+    /// Entries over this (from a node with other limits, or written by
+    /// something else) are skipped, not trusted.
+    max_message_bytes: usize,
 }
 
 /// One Redis server: a connection for commands, and the channels its
@@ -111,9 +115,18 @@ struct Followed {
 impl Store {
     /// Links to `urls`, and starts each one's reader. With `check`, each
     /// server must answer now.
-    pub(super) fn open(urls: &[Url], window: usize, check: bool) -> io::Result<Store> {
+    pub(super) fn open(
+        urls: &[Url],
+        window: usize,
+        max_message_bytes: usize,
+        check: bool,
+    ) -> io::Result<Store> {
         let node = node_id();
-        let mut links = Vec::new();
+        let mut store = Store {
+            links: Vec::new(),
+            window,
+            max_message_bytes,
+        };
         for (i, url) in urls.iter().enumerate() {
             let link = Arc::new(Link {
                 url: url.clone(),
@@ -122,6 +135,9 @@ impl Store {
                 wake_key: format!("rtw:wake:{node}:{i}"),
                 closed: AtomicBool::new(false),
             });
+            // Kept first: if a later step fails, dropping `store` stops the
+            // readers already started.
+            store.links.push(Arc::clone(&link));
             if check {
                 let connection = Connection::open(url, CALL_TIMEOUT).map_err(|e| {
                     io::Error::new(
@@ -131,13 +147,11 @@ impl Store {
                 })?;
                 lock(&link.commands).connection = Some(connection);
             }
-            let reader = Arc::clone(&link);
             std::thread::Builder::new()
                 .name("rtw-redis-reader".into())
-                .spawn(move || reader.read_loop())?;
-            links.push(link);
+                .spawn(move || link.read_loop(max_message_bytes))?;
         }
-        Ok(Store { links, window })
+        Ok(store)
     }
 
     fn link(&self, name: &str) -> &Arc<Link> {
@@ -148,16 +162,23 @@ impl Store {
         &self.links[(hash % self.links.len() as u64) as usize]
     }
 
-    /// Loads the channel's window into `channel` (new and empty), and has the
-    /// reader follow it from there.
+    /// The channel's retained window and its counter, to load a new local
+    /// channel with ([`Channel::restart`]).
     ///
     /// # Errors
     ///
     /// [`Error::Unavailable`] when Redis does not answer.
-    pub(super) fn load(&self, name: &str, channel: &Arc<Channel>) -> Result<(), Error> {
+    pub(super) fn fetch(&self, name: &str) -> Result<(Vec<Message>, u64), Error> {
         let link = self.link(name);
         let seq = link.seq(name)?;
-        let last = channel.restart(link.window(name)?, seq);
+        Ok((link.window(name, self.max_message_bytes)?, seq))
+    }
+
+    /// Has the reader follow `channel` after `last`, and tells it so (without
+    /// waiting on the network: the reader's next `XREAD`, at most one block
+    /// later, includes it anyway).
+    pub(super) fn follow(&self, name: &str, channel: &Arc<Channel>, last: u64) {
+        let link = self.link(name);
         lock(&link.followed).insert(
             name.to_owned(),
             Followed {
@@ -165,8 +186,7 @@ impl Store {
                 last,
             },
         );
-        link.wake();
-        Ok(())
+        link.wake_if_connected();
     }
 
     /// Publishes on the server; returns the id it got.
@@ -201,12 +221,19 @@ impl Store {
         }
     }
 
-    /// Stops the readers (within one `XREAD` block).
+    /// Stops the readers (within one `XREAD` block), without waiting on the
+    /// network.
     pub(super) fn close(&self) {
         for link in &self.links {
             link.closed.store(true, Ordering::SeqCst);
-            link.wake();
+            link.wake_if_connected();
         }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -252,7 +279,15 @@ impl Link {
             Ok(Reply::Error(_)) => Err(Error::Unavailable),
             Ok(reply) => Ok(reply),
             Err(_) => {
-                commands.connection = None; // spent: the next call reconnects
+                // Spent: the next call reconnects, after the backoff, so
+                // that a server that stopped answering (dropped packets, no
+                // reset) costs each caller nothing instead of a timeout.
+                let backoff = next_backoff(commands.backoff);
+                *commands = Commands {
+                    connection: None,
+                    retry_at: Some(Instant::now() + backoff),
+                    backoff: Some(backoff),
+                };
                 Err(Error::Unavailable)
             }
         }
@@ -264,19 +299,24 @@ impl Link {
     }
 
     /// The channel's retained messages, oldest first.
-    fn window(&self, name: &str) -> Result<Vec<Message>, Error> {
+    fn window(&self, name: &str, max_bytes: usize) -> Result<Vec<Message>, Error> {
         let (_, log) = keys(name);
-        Ok(entries(&self.call(&[
-            b"XRANGE",
-            log.as_bytes(),
-            b"-",
-            b"+",
-        ])?))
+        let reply = self.call(&[b"XRANGE", log.as_bytes(), b"-", b"+"])?;
+        Ok(entries(&reply, max_bytes))
     }
 
-    /// Tells the reader to look at the followed channels again.
-    fn wake(&self) {
-        let _ = self.call(&[
+    /// Tells the reader to look at the followed channels again, if the
+    /// commands connection is open and free: never waits on the network or
+    /// a publish (the reader's next `XREAD`, at most one block later,
+    /// includes every followed channel anyway).
+    fn wake_if_connected(&self) {
+        let Ok(mut commands) = self.commands.try_lock() else {
+            return;
+        };
+        let Some(connection) = commands.connection.as_mut() else {
+            return;
+        };
+        let woken = connection.call(&[
             b"XADD",
             self.wake_key.as_bytes(),
             b"MAXLEN",
@@ -285,52 +325,36 @@ impl Link {
             b"w",
             b"1",
         ]);
+        if woken.is_err() {
+            commands.connection = None;
+        }
     }
 
-    /// The reader: follows every channel of this server, reconnecting with
-    /// backoff, until the hub closes.
-    fn read_loop(&self) {
+    /// The reader: follows every channel of this server, until the hub
+    /// closes. Any failure — the connection, a refusal, a reply it cannot
+    /// use — drops the connection and waits before the next one, 100 ms
+    /// doubling to 2 s, and is said once on stderr until a read succeeds.
+    fn read_loop(&self, max_bytes: usize) {
         let mut connection: Option<Connection> = None;
         let mut backoff = None;
         let mut lost = false;
+        // The server's run, once a resync against it succeeded.
         let mut run_id = None;
         while !self.closed.load(Ordering::SeqCst) {
-            let Some(reader) = connection.as_mut() else {
-                match Connection::open(&self.url, CALL_TIMEOUT) {
-                    Ok(mut opened) => {
-                        // Another run of the server (it restarted): every
-                        // channel is read again from it.
-                        let run = server_run(&mut opened);
-                        let restarted = run_id.is_some() && run != run_id;
-                        run_id = run;
-                        if self.resync(&mut opened, restarted).is_err() {
-                            continue; // lost again: connect again
-                        }
-                        if lost {
-                            eprintln!("realtime-web: Redis at {} is back", self.url.address);
-                            lost = false;
-                        }
-                        let _ = opened.set_timeout(READ_BLOCK + CALL_TIMEOUT);
-                        connection = Some(opened);
-                        backoff = None;
-                    }
-                    Err(_) => {
-                        if !lost {
-                            eprintln!(
-                                "realtime-web: lost Redis at {}; reconnecting",
-                                self.url.address
-                            );
-                            lost = true;
-                        }
-                        let wait = next_backoff(backoff);
-                        backoff = Some(wait);
-                        std::thread::sleep(wait);
+            let result = match connection.as_mut() {
+                Some(reader) => self.read_once(reader, max_bytes),
+                None => self.reconnect(&mut run_id, max_bytes).map(|opened| {
+                    connection = Some(opened);
+                }),
+            };
+            match result {
+                Ok(()) => {
+                    backoff = None;
+                    if lost && connection.is_some() {
+                        eprintln!("realtime-web: Redis at {} is back", self.url.address);
+                        lost = false;
                     }
                 }
-                continue;
-            };
-            match self.read_once(reader) {
-                Ok(()) => {}
                 Err(_) => {
                     connection = None;
                     // The commands connection went with the server: the next
@@ -343,13 +367,29 @@ impl Link {
                         );
                         lost = true;
                     }
+                    let wait = next_backoff(backoff);
+                    backoff = Some(wait);
+                    std::thread::sleep(wait);
                 }
             }
         }
     }
 
+    /// Opens the reader's connection and brings every followed channel up to
+    /// date with the server: a server of another run (it restarted) or a
+    /// counter behind the ring replaces the ring ([`Link::resync`]).
+    fn reconnect(&self, run_id: &mut Option<String>, max_bytes: usize) -> io::Result<Connection> {
+        let mut opened = Connection::open(&self.url, CALL_TIMEOUT)?;
+        let run = server_run(&mut opened)?;
+        let restarted = run_id.as_ref().is_some_and(|id| *id != run);
+        self.resync(&mut opened, restarted, max_bytes)?;
+        *run_id = Some(run);
+        opened.set_timeout(READ_BLOCK + CALL_TIMEOUT)?;
+        Ok(opened)
+    }
+
     /// One `XREAD` over every followed channel, and the wake-up stream.
-    fn read_once(&self, reader: &mut Connection) -> io::Result<()> {
+    fn read_once(&self, reader: &mut Connection, max_bytes: usize) -> io::Result<()> {
         let block = READ_BLOCK.as_millis().to_string();
         let followed: Vec<(String, u64)> = {
             let mut followed = lock(&self.followed);
@@ -399,7 +439,7 @@ impl Link {
             let Some(channel) = follow.channel.upgrade() else {
                 continue;
             };
-            for message in entries(entries_reply) {
+            for message in entries(entries_reply, max_bytes) {
                 follow.last = follow.last.max(message.id);
                 channel.receive(message);
             }
@@ -411,7 +451,7 @@ impl Link {
     /// counter is behind its local last id was lost by Redis (restarted
     /// empty), and every channel of a server that restarted may hold another
     /// run's messages; their rings become Redis's windows.
-    fn resync(&self, reader: &mut Connection, restarted: bool) -> io::Result<()> {
+    fn resync(&self, reader: &mut Connection, restarted: bool, max_bytes: usize) -> io::Result<()> {
         let names: Vec<String> = lock(&self.followed).keys().cloned().collect();
         let failed = |_| io::Error::other("Redis refused a read");
         for name in names {
@@ -423,7 +463,10 @@ impl Link {
             if !restarted && !behind {
                 continue;
             }
-            let window = entries(&reader.call(&[b"XRANGE", log.as_bytes(), b"-", b"+"])?);
+            let window = entries(
+                &reader.call(&[b"XRANGE", log.as_bytes(), b"-", b"+"])?,
+                max_bytes,
+            );
             let mut followed = lock(&self.followed);
             if let Some(follow) = followed.get_mut(&name) {
                 if let Some(channel) = follow.channel.upgrade() {
@@ -447,18 +490,25 @@ fn seq_reply(reply: &Reply) -> Result<u64, Error> {
 }
 
 /// The server's `run_id` (`INFO server`), which changes when it restarts.
-fn server_run(connection: &mut Connection) -> Option<String> {
-    let reply = connection.call(&[b"INFO", b"server"]).ok()?;
-    let info = std::str::from_utf8(reply.bytes()?).ok()?;
-    info.lines()
-        .find_map(|line| line.strip_prefix("run_id:"))
+fn server_run(connection: &mut Connection) -> io::Result<String> {
+    let reply = connection.call(&[b"INFO", b"server"])?;
+    reply
+        .bytes()
+        .and_then(|info| std::str::from_utf8(info).ok())
+        .and_then(|info| info.lines().find_map(|line| line.strip_prefix("run_id:")))
         .map(|id| id.trim().to_owned())
+        .ok_or_else(|| io::Error::other("INFO server gave no run_id"))
 }
 
 /// The messages of an `XRANGE` reply, or of one stream of an `XREAD` reply:
 /// `[[id, [field, value, …]], …]`. Entries that are not the store's are
 /// skipped.
-fn entries(reply: &Reply) -> Vec<Message> {
+///
+/// What Redis holds is checked as a publish is, not trusted: an entry whose
+/// event name breaks the contract's rule or whose data is over `max_bytes`
+/// is skipped (readers get the gap rule for it), and data marked JSON that
+/// is not JSON is carried as text.
+fn entries(reply: &Reply, max_bytes: usize) -> Vec<Message> {
     let mut messages = Vec::new();
     for entry in reply.items().unwrap_or_default() {
         let Some([id, fields]) = entry.items().and_then(|e| <&[Reply; 2]>::try_from(e).ok()) else {
@@ -484,14 +534,18 @@ fn entries(reply: &Reply) -> Vec<Message> {
                 _ => {}
             }
         }
-        if let (Some(event), Some(data)) = (event, data) {
-            messages.push(Message {
-                id,
-                event: event.into(),
-                data: data.into(),
-                json,
-            });
+        let (Some(event), Some(data)) = (event, data) else {
+            continue;
+        };
+        if !valid_event_name(event) || data.len() > max_bytes {
+            continue;
         }
+        messages.push(Message {
+            id,
+            event: event.into(),
+            data: data.into(),
+            json: json && json::is_json(data),
+        });
     }
     messages
 }
@@ -518,9 +572,21 @@ mod tests {
             entry("8-0", &["e", "reading", "d", "{\"c\":1}", "j", "1"]),
             entry("9-1", &["e", "x", "d", "not ours"]),
             entry("10-0", &["d", "no event"]),
+            entry("11-0", &["e", "bad\ndata: injected", "d", "x", "j", "0"]),
+            entry("12-0", &["e", "message", "d", &"x".repeat(65), "j", "0"]),
+            entry("13-0", &["e", "message", "d", "1);alert(1);(", "j", "1"]),
         ]));
-        let messages = entries(&reply);
-        assert_eq!(messages.len(), 2);
+        let messages = entries(&reply, 64);
+        assert_eq!(
+            messages.len(),
+            3,
+            "a bad event name and an oversized text are skipped"
+        );
+        assert_eq!(
+            (messages[2].id, messages[2].json),
+            (13, false),
+            "not JSON: text"
+        );
         assert_eq!(
             (messages[0].id, &*messages[0].data, messages[0].json),
             (7, "hi", false)

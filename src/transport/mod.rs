@@ -421,6 +421,7 @@ mod tests {
             gap: true,
             oldest: 1,
             closed: false,
+            generation: 0,
         };
         assert_eq!(
             batch_json(&batch, Html::Plain),

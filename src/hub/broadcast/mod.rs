@@ -101,6 +101,8 @@ struct Registry {
     subscribers: Vec<Arc<Subscriber>>,
     /// Every live subscriber has seen every id up to this one.
     delivered: u64,
+    /// The channel's [`Batch::generation`] that `delivered` counts in.
+    generation: u64,
     /// Whether a broadcaster thread is running for the channel.
     running: bool,
 }
@@ -283,8 +285,14 @@ fn catch_up(
             // Left while a helper caught it up: it must not join again.
             return Err(why);
         }
-        if registry.running && cursor < registry.delivered {
-            continue; // the broadcaster delivered more meanwhile: read it
+        if registry.running
+            && (cursor < registry.delivered || batch.generation != registry.generation)
+        {
+            // The broadcaster delivered more meanwhile (read it), or has not
+            // yet passed over a ring that was replaced (wait for that).
+            drop(registry);
+            std::thread::yield_now();
+            continue;
         }
         if !registry.running {
             // A broadcaster runs while any subscriber is registered (or until
@@ -297,6 +305,7 @@ fn catch_up(
             }
             registry.running = true;
             registry.delivered = cursor;
+            registry.generation = batch.generation;
         }
         if !registry
             .subscribers
@@ -329,14 +338,19 @@ fn broadcast(channel: &Arc<Channel>) {
         let batch = channel.wait(delivered, wake_at, 0);
         let mut registry = lock(&channel.broadcast.registry);
         let now = Instant::now();
+        // The ring was replaced (its shared store restarted empty; feature
+        // `redis`): every live subscriber is ahead of it, or on another run.
+        let restarted = batch.generation != registry.generation || batch.next < delivered;
         let pass = Pass {
             channel,
             batch: &batch,
             delivered,
+            restarted,
             now,
         };
         wake_at = pass.deliver_in_parallel(&registry.subscribers);
-        registry.delivered = if pass.restarted() {
+        registry.generation = batch.generation;
+        registry.delivered = if restarted {
             batch.next
         } else {
             registry.delivered.max(batch.next)
@@ -361,18 +375,15 @@ struct Pass<'a> {
     channel: &'a Arc<Channel>,
     batch: &'a Batch,
     delivered: u64,
+    /// The channel's ring was replaced since `delivered`: its shared store
+    /// restarted empty and ids began again (feature `redis`). Every live
+    /// subscriber then gets the gap rule: the gap, the whole window, and its
+    /// cursor set to the batch's.
+    restarted: bool,
     now: Instant,
 }
 
 impl Pass<'_> {
-    /// Whether the channel's ring went back behind what was delivered: its
-    /// shared store restarted empty and ids begin again (feature `redis`).
-    /// Every live subscriber is then ahead, and gets the gap rule: the gap,
-    /// the whole window, and its cursor set back to the batch's.
-    fn restarted(&self) -> bool {
-        self.batch.next < self.delivered
-    }
-
     /// The pass over every subscriber, split among up to one writer thread
     /// per processor when there are many: the writes are the work (a `send`
     /// each, which on loopback also runs the client's side of TCP), and one
@@ -420,6 +431,7 @@ impl Pass<'_> {
             channel,
             batch,
             delivered,
+            restarted,
             now,
         } = *self;
         let mut wake_at = now + IDLE_WAKE;
@@ -434,11 +446,7 @@ impl Pass<'_> {
             // After a restart every live subscriber is where `delivered`
             // was, ahead of the ring: encoded at the batch's own cursor, the
             // batch is the gap and the whole window.
-            let cursor = if self.restarted() {
-                delivered
-            } else {
-                state.cursor
-            };
+            let cursor = if restarted { delivered } else { state.cursor };
             let bytes = if cursor < batch.next || batch.gap {
                 bytes_for(&mut encoded, &subscriber.format, batch, delivered, cursor)
             } else {
@@ -457,7 +465,7 @@ impl Pass<'_> {
                     continue;
                 }
             };
-            state.cursor = if self.restarted() {
+            state.cursor = if restarted {
                 batch.next
             } else {
                 state.cursor.max(batch.next)
