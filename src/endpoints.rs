@@ -31,7 +31,7 @@
 //! Before any transport subscribes a client or publishes for one, the
 //! [`Access`] policy is asked (see [`crate::transport::access`]): its rule
 //! sees the request, the channel and the action, and its refusal is the
-//! reply, with the router's CORS fields. By default anyone may subscribe, no
+//! reply, with the endpoints' CORS fields. By default anyone may subscribe, no
 //! one may publish over HTTP, and subscribers' own WebSocket messages are not
 //! published (a text frame closes with 1008): a program publishes from Rust
 //! ([`crate::hub::Channel::publish`]) and opens what it wants.

@@ -111,6 +111,9 @@ struct Route {
     handler: Box<dyn Handler>,
     label: Option<&'static str>,
     max_body: Option<usize>,
+    /// The CORS policy of the router the route came from by
+    /// [`Router::merge`], if it had one; else the router's own applies.
+    cors: Option<Cors>,
 }
 
 impl Route {
@@ -187,6 +190,7 @@ impl Router {
             handler: Box::new(handler),
             label: None,
             max_body: None,
+            cors: None,
         });
         self
     }
@@ -277,11 +281,16 @@ impl Router {
     }
 
     /// Adds every route of `other` after this router's own, with its labels,
-    /// body limits and shutdown hooks. This router's CORS policy, route hook
-    /// and socket wrapper stay; `other`'s are taken where this one has none.
+    /// body limits, CORS policy and shutdown hooks: `other`'s routes keep
+    /// `other`'s CORS policy (this router's routes keep theirs, and a route
+    /// from a router without one gets none). This router's route hook and
+    /// socket wrapper stay; `other`'s are taken where this one has none.
     pub fn merge(mut self, other: Router) -> Router {
-        self.routes.extend(other.routes);
-        self.cors = self.cors.or(other.cors);
+        let mut routes = other.routes;
+        for route in &mut routes {
+            route.cors = route.cors.take().or_else(|| other.cors.clone());
+        }
+        self.routes.extend(routes);
         self.on_route = self.on_route.or(other.on_route);
         self.wrap_socket = self.wrap_socket.or(other.wrap_socket);
         self.on_shutdown.extend(other.on_shutdown);
@@ -343,6 +352,20 @@ impl Router {
         route.handler.handle(request).hold((held, tagged))
     }
 
+    /// The CORS policy for a reply to a request for `path` (with `method`,
+    /// or any for a preflight): the matching route's own, or the router's.
+    fn cors_for(&self, path: &str, method: Option<&str>) -> Option<&Cors> {
+        self.routes
+            .iter()
+            .find(|route| {
+                method.map_or(true, |m| {
+                    route.method == m || (m == "HEAD" && route.method == "GET")
+                }) && route.matches(path).is_some()
+            })
+            .and_then(|route| route.cors.as_ref())
+            .or(self.cors.as_ref())
+    }
+
     fn dispatch(&self, mut request: Request, origin: Option<&str>) -> Response {
         let path = request.path().to_owned();
         let method = request.method().to_owned();
@@ -376,7 +399,7 @@ impl Router {
         }
         let allow = Router::allow(&methods);
         if method == "OPTIONS" {
-            return match &self.cors {
+            return match self.cors_for(&path, None) {
                 Some(cors) => cors.preflight(origin, &allow),
                 None => Response::new(204).header("Allow", allow),
             };
@@ -426,8 +449,10 @@ impl Handler for Router {
     fn handle(&self, request: Request) -> Response {
         let origin = request.header("origin").map(str::to_owned);
         let preflight = request.method() == "OPTIONS";
+        let (path, method) = (request.path().to_owned(), request.method().to_owned());
         let mut response = self.dispatch(request, origin.as_deref());
-        if let (Some(cors), Some(origin), false) = (&self.cors, origin.as_deref(), preflight) {
+        let cors = self.cors_for(&path, Some(&method));
+        if let (Some(cors), Some(origin), false) = (cors, origin.as_deref(), preflight) {
             cors.apply(origin, &mut response);
         }
         response
@@ -566,5 +591,33 @@ mod tests {
         assert_eq!(other.header_value("access-control-allow-origin"), None);
         let no_origin = router.handle(get("/"));
         assert_eq!(no_origin.header_value("access-control-allow-origin"), None);
+    }
+
+    /// A merged router's routes keep its CORS policy; the routes it joins
+    /// do not get it.
+    #[test]
+    fn merged_routes_keep_their_own_cors() {
+        let inner = Router::new()
+            .get("/live/{x}", |_| Response::text("live"))
+            .cors(Cors::allow_any());
+        let router = Router::new()
+            .get("/private", |_| Response::text("mine"))
+            .merge(inner);
+        let with_origin = |path: &str| {
+            request(&format!(
+                "GET {path} HTTP/1.1\r\nHost: a\r\nOrigin: http://page.example\r\n\r\n"
+            ))
+        };
+        let live = router.handle(with_origin("/live/1"));
+        assert_eq!(live.header_value("access-control-allow-origin"), Some("*"));
+        let private = router.handle(with_origin("/private"));
+        assert_eq!(private.header_value("access-control-allow-origin"), None);
+        let preflight = router.handle(request(
+            "OPTIONS /live/1 HTTP/1.1\r\nHost: a\r\nOrigin: http://page.example\r\nAccess-Control-Request-Method: GET\r\n\r\n",
+        ));
+        assert_eq!(
+            preflight.header_value("access-control-allow-origin"),
+            Some("*")
+        );
     }
 }
