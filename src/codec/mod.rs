@@ -3,6 +3,8 @@
 //! Nothing here knows about sockets, HTTP or channels.
 
 pub mod base64;
+pub mod deflate;
+pub mod inflate;
 pub mod json;
 pub mod number;
 pub mod resp;

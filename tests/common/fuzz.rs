@@ -13,6 +13,8 @@
 #![allow(dead_code)]
 
 use realtime_web::codec::base64;
+use realtime_web::codec::deflate::Deflater;
+use realtime_web::codec::inflate::Inflater;
 use realtime_web::http::chunked::Decoder;
 use realtime_web::http::request::{self, Limits, Parsed};
 use realtime_web::transport::websocket::close;
@@ -247,6 +249,34 @@ pub fn frame_case(rng: &mut Rng) {
 }
 
 /// One base64 string: strict decoding accepts exactly the canonical encodings.
+/// DEFLATE (RFC 1951): random data, often repetitive, must come back whole
+/// through the compressor and the inflater at a random window size; a
+/// mutated stream must inflate or be refused, within the limit, never panic.
+pub fn deflate_case(rng: &mut Rng) {
+    let words: [&[u8]; 4] = [b"{\"id\":", b"hello ", b"\"data\":", b"\n"];
+    let mut data = Vec::new();
+    for _ in 0..rng.below(64) {
+        match rng.below(3) {
+            0 => data.push(rng.byte()),
+            _ => data.extend_from_slice(words[rng.below(words.len())]),
+        }
+    }
+    let bits = 8 + rng.below(8) as u8;
+    let mut compressed = Vec::new();
+    Deflater::new(bits).compress(&data, &mut compressed);
+    compressed.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+    let mut out = Vec::new();
+    Inflater::new(bits)
+        .inflate(&compressed, &mut out, 1 << 20)
+        .expect("what the compressor wrote inflates");
+    assert_eq!(out, data);
+    let mutated = mutate(rng, &compressed);
+    let mut out = Vec::new();
+    let limit = 4096;
+    let _ = Inflater::new(15).inflate(&mutated, &mut out, limit);
+    assert!(out.len() <= limit, "{} bytes past the limit", out.len());
+}
+
 pub fn base64_case(rng: &mut Rng) {
     let data: Vec<u8> = (0..rng.below(40)).map(|_| rng.byte()).collect();
     let encoded = base64::encode(&data);
@@ -454,10 +484,11 @@ fn transport_numbers(_: &[u8], _: &str) {}
 pub type Target = (&'static str, fn(&mut Rng));
 
 /// The targets, by name.
-pub const TARGETS: [Target; 5] = [
+pub const TARGETS: [Target; 6] = [
     ("http request head", request_case),
     ("chunked body", chunked_case),
     ("websocket frame", frame_case),
     ("base64", base64_case),
+    ("deflate", deflate_case),
     ("numbers", number_case),
 ];
