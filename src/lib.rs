@@ -21,8 +21,8 @@
 //! Arrows point down only: a codec knows no socket, [`net`] knows no HTTP, the
 //! HTTP layer knows no hub, the hub knows no transport.
 //!
-//! - [`codec`]: pure functions over bytes (JSON writing, SHA-1, base64, UTF-8
-//!   checking).
+//! - [`codec`]: pure functions over bytes (JSON, SHA-1, base64, UTF-8
+//!   checking, DEFLATE both ways, Redis's RESP).
 //! - [`net`]: the [`Socket`](net::Socket) a connection is read and written
 //!   through (a `TcpStream`, or an in-memory [`pipe`](net::pipe()) in tests), a
 //!   connection handed to a protocol, helper threads, bounded writes.

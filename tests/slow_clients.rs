@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use realtime_web::server::Config;
 use realtime_web::showcase::Options;
-use realtime_web::transport::websocket::{connect, Message};
+use realtime_web::transport::websocket::{self, Message};
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -155,8 +155,21 @@ fn a_websocket_reader_that_stops_is_dropped() {
         Options::default(),
     );
     let url = format!("ws://{}/channels/slow/ws", server.addr);
-    let stuck = connect(&url).unwrap();
-    let mut reading = connect(&url).unwrap();
+    // Uncompressed: the stuck client's socket must fill up with the messages.
+    let plain = || {
+        let options = websocket::ClientOptions {
+            config: Some(websocket::WsConfig {
+                ping_interval: None,
+                #[cfg(feature = "deflate")]
+                deflate: false,
+                ..websocket::WsConfig::default()
+            }),
+            ..websocket::ClientOptions::default()
+        };
+        websocket::connect_with(&url, options).unwrap()
+    };
+    let stuck = plain();
+    let mut reading = plain();
     let channel = server.hub.channel("slow").unwrap();
     let deadline = Instant::now() + LIVENESS;
     while channel.waiters() < 2 {

@@ -363,7 +363,8 @@ fn code_lengths(counts: &[u32], limit: u8) -> Vec<u8> {
             .map(|&l| 1u64 << (limit - l))
             .sum()
     };
-    while kraft(&lengths) > 1u64 << limit {
+    let full = 1u64 << limit;
+    while kraft(&lengths) > full {
         let deepest = used
             .iter()
             .copied()
@@ -371,6 +372,21 @@ fn code_lengths(counts: &[u32], limit: u8) -> Vec<u8> {
             .max_by_key(|&s| (lengths[s], Reverse(counts[s])))
             .expect("a code under the limit");
         lengths[deepest] += 1;
+    }
+    // Then fill what that left unused, or the code is incomplete, which
+    // decoders refuse (zlib: "invalid code lengths set"): shortening the
+    // deepest code adds the smallest unit of the Kraft sum, so it reaches
+    // exactly full.
+    let mut sum = kraft(&lengths);
+    while sum < full {
+        let deepest = used
+            .iter()
+            .copied()
+            .filter(|&s| lengths[s] > 1)
+            .max_by_key(|&s| (lengths[s], counts[s]))
+            .expect("a code to shorten");
+        sum += 1 << (limit - lengths[deepest]);
+        lengths[deepest] -= 1;
     }
     lengths
 }
@@ -562,5 +578,36 @@ impl<'a> BitWriter<'a> {
     fn bytes(&mut self, bytes: &[u8]) {
         debug_assert_eq!(self.count, 0, "aligned");
         self.out.extend_from_slice(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts that make a Huffman tree deeper than the limit (Fibonacci
+    /// numbers) still give a complete prefix code within it: Kraft sum 1.
+    #[test]
+    fn limited_codes_stay_complete() {
+        let mut fibonacci = vec![1u32, 1];
+        while fibonacci.len() < 19 {
+            let next = fibonacci[fibonacci.len() - 1] + fibonacci[fibonacci.len() - 2];
+            fibonacci.push(next);
+        }
+        for limit in [7u8, 15] {
+            for used in 2..=19 {
+                let lengths = code_lengths(&fibonacci[..used], limit);
+                assert!(
+                    lengths.iter().all(|&l| (1..=limit).contains(&l)),
+                    "{lengths:?}"
+                );
+                let sum: u64 = lengths.iter().map(|&l| 1u64 << (limit - l)).sum();
+                assert_eq!(
+                    sum,
+                    1 << limit,
+                    "limit {limit}, {used} symbols: {lengths:?}"
+                );
+            }
+        }
     }
 }

@@ -93,21 +93,35 @@ pub fn connect_with(url: &str, options: ClientOptions) -> io::Result<WebSocket> 
             options.protocols.join(", ")
         ));
     }
-    request.push_str("\r\n");
-    (&stream).write_all(request.as_bytes())?;
-
-    let (head, leftover) = read_head(&stream)?;
-    check_response(&head, &key)?;
     let config = options.config.unwrap_or(WsConfig {
         ping_interval: None,
         ..WsConfig::default()
     });
-    Ok(WebSocket::new(
-        Arc::new(stream),
-        Role::Client,
-        config,
-        leftover,
-    ))
+    // permessage-deflate (RFC 7692), every parameter left to the server.
+    #[cfg(feature = "deflate")]
+    let offer_deflate = config.deflate;
+    #[cfg(not(feature = "deflate"))]
+    let offer_deflate = false;
+    #[cfg(feature = "deflate")]
+    if offer_deflate {
+        request.push_str(&format!(
+            "Sec-WebSocket-Extensions: {}\r\n",
+            super::deflate::offer()
+        ));
+    }
+    request.push_str("\r\n");
+    (&stream).write_all(request.as_bytes())?;
+
+    let (head, leftover) = read_head(&stream)?;
+    let granted = check_response(&head, &key, offer_deflate)?;
+    let ws = WebSocket::new(Arc::new(stream), Role::Client, config, leftover);
+    #[cfg(feature = "deflate")]
+    if let Some(answer) = granted.extensions {
+        let params = super::deflate::accepted(&answer).map_err(invalid)?;
+        return Ok(ws.with_deflate(super::deflate::client(params)));
+    }
+    let _ = granted;
+    Ok(ws)
 }
 
 fn invalid(message: String) -> io::Error {
@@ -164,7 +178,14 @@ fn read_head(stream: &TcpStream) -> io::Result<(String, Vec<u8>)> {
 
 /// §4.1: the client MUST fail the connection unless the status is 101 and
 /// `Upgrade`, `Connection` and `Sec-WebSocket-Accept` are as expected.
-fn check_response(head: &str, key: &str) -> io::Result<()> {
+/// What a handshake answer grants beyond the connection.
+struct Granted {
+    /// The permessage-deflate answer, if the server accepted the offer.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    extensions: Option<String>,
+}
+
+fn check_response(head: &str, key: &str, offered_deflate: bool) -> io::Result<Granted> {
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
     let status = status_line.split(' ').nth(1).unwrap_or_default();
@@ -174,6 +195,7 @@ fn check_response(head: &str, key: &str) -> io::Result<()> {
     let mut upgrade = false;
     let mut connection = false;
     let mut accept = None;
+    let mut extensions = None;
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             return Err(invalid("malformed handshake response header".into()));
@@ -183,6 +205,9 @@ fn check_response(head: &str, key: &str) -> io::Result<()> {
             "upgrade" => upgrade |= list_has_token(value, "websocket"),
             "connection" => connection |= list_has_token(value, "upgrade"),
             "sec-websocket-accept" => accept = Some(value.to_owned()),
+            "sec-websocket-extensions" if offered_deflate && extensions.is_none() => {
+                extensions = Some(value.to_owned());
+            }
             "sec-websocket-extensions" => {
                 return Err(invalid(
                     "the server chose an extension the client did not offer".into(),
@@ -199,7 +224,7 @@ fn check_response(head: &str, key: &str) -> io::Result<()> {
     if accept.as_deref() != Some(accept_key(key).as_str()) {
         return Err(invalid("wrong Sec-WebSocket-Accept".into()));
     }
-    Ok(())
+    Ok(Granted { extensions })
 }
 
 /// Masking keys for a client (§5.3: "derived from a strong source of entropy",
@@ -279,10 +304,10 @@ mod tests {
     fn response_checks() {
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
         let good = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-        assert!(check_response(good, key).is_ok());
-        assert!(check_response(&good.replace("101", "200"), key).is_err());
-        assert!(check_response(&good.replace("s3pP", "xxxx"), key).is_err());
-        assert!(check_response(&good.replace("Upgrade: websocket\r\n", ""), key).is_err());
+        assert!(check_response(good, key, false).is_ok());
+        assert!(check_response(&good.replace("101", "200"), key, false).is_err());
+        assert!(check_response(&good.replace("s3pP", "xxxx"), key, false).is_err());
+        assert!(check_response(&good.replace("Upgrade: websocket\r\n", ""), key, false).is_err());
     }
 
     #[test]

@@ -31,6 +31,9 @@ use std::fmt;
 pub const FIN: u8 = 0x80;
 /// RSV1–RSV3: zero unless an extension defines them (§5.2).
 pub const RSV: u8 = 0x70;
+/// RSV1, which permessage-deflate sets on a compressed message's first frame
+/// (RFC 7692 §6).
+pub const RSV1: u8 = 0x40;
 /// The opcode bits of the first byte.
 pub const OPCODE: u8 = 0x0F;
 /// MASK: the payload is masked; set on every client frame, never on a server's
@@ -114,6 +117,9 @@ pub struct Frame {
     pub fin: bool,
     /// What the frame is.
     pub opcode: OpCode,
+    /// RSV1: the message is compressed (only when permessage-deflate was
+    /// negotiated; see [`parse_with`]).
+    pub compressed: bool,
     /// The payload, unmasked.
     pub payload: Vec<u8>,
 }
@@ -179,6 +185,8 @@ pub struct Header {
     pub fin: bool,
     /// The opcode.
     pub opcode: OpCode,
+    /// RSV1 (see [`Frame::compressed`]).
+    pub compressed: bool,
     /// The masking key, if MASK is set.
     pub mask: Option<[u8; 4]>,
     /// The payload length.
@@ -198,14 +206,35 @@ pub fn parse_header(
     role: Role,
     max_payload: usize,
 ) -> Result<Parsed<Header>, FrameError> {
+    parse_header_with(buf, role, max_payload, false)
+}
+
+/// [`parse_header`] on a connection that negotiated permessage-deflate:
+/// with `rsv1` true, RSV1 may be set on a data frame (RFC 7692 §6), never on
+/// a control frame (§6.1).
+///
+/// # Errors
+///
+/// As [`parse_header`].
+pub fn parse_header_with(
+    buf: &[u8],
+    role: Role,
+    max_payload: usize,
+    rsv1: bool,
+) -> Result<Parsed<Header>, FrameError> {
     let [first, second, ..] = *buf else {
         return Ok(Parsed::NeedMore);
     };
     // 1. FIN, RSV1-3, opcode.
-    if first & RSV != 0 {
+    let allowed = if rsv1 { RSV1 } else { 0 };
+    if first & RSV & !allowed != 0 {
         return Err(FrameError::ReservedBits);
     }
+    let compressed = first & RSV1 != 0;
     let opcode = OpCode::from_bits(first & OPCODE).ok_or(FrameError::ReservedOpcode)?;
+    if compressed && opcode.is_control() {
+        return Err(FrameError::ReservedBits);
+    }
     let fin = first & FIN != 0;
     if opcode.is_control() && !fin {
         return Err(FrameError::FragmentedControl);
@@ -255,6 +284,7 @@ pub fn parse_header(
         value: Header {
             fin,
             opcode,
+            compressed,
             mask,
             length,
             size,
@@ -269,7 +299,22 @@ pub fn parse_header(
 ///
 /// As [`parse_header`].
 pub fn parse(buf: &[u8], role: Role, max_payload: usize) -> Result<Parsed<Frame>, FrameError> {
-    let header = match parse_header(buf, role, max_payload)? {
+    parse_with(buf, role, max_payload, false)
+}
+
+/// [`parse`] on a connection that negotiated permessage-deflate (`rsv1`;
+/// see [`parse_header_with`]).
+///
+/// # Errors
+///
+/// As [`parse_header`].
+pub fn parse_with(
+    buf: &[u8],
+    role: Role,
+    max_payload: usize,
+    rsv1: bool,
+) -> Result<Parsed<Frame>, FrameError> {
+    let header = match parse_header_with(buf, role, max_payload, rsv1)? {
         Parsed::Complete { value, .. } => value,
         Parsed::NeedMore => return Ok(Parsed::NeedMore),
     };
@@ -286,6 +331,7 @@ pub fn parse(buf: &[u8], role: Role, max_payload: usize) -> Result<Parsed<Frame>
         value: Frame {
             fin: header.fin,
             opcode: header.opcode,
+            compressed: header.compressed,
             payload,
         },
         consumed: end,
@@ -315,8 +361,21 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
 /// encoding (§5.2: "the minimal number of bytes MUST be used"), and the payload
 /// masked with `mask` if given (clients must mask, servers must not).
 pub fn encode(out: &mut Vec<u8>, fin: bool, opcode: OpCode, payload: &[u8], mask: Option<[u8; 4]>) {
+    encode_with(out, fin, false, opcode, payload, mask);
+}
+
+/// [`encode`], with RSV1 set when `compressed` (the first frame of a
+/// permessage-deflate message, RFC 7692 §6).
+pub fn encode_with(
+    out: &mut Vec<u8>,
+    fin: bool,
+    compressed: bool,
+    opcode: OpCode,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+) {
     out.reserve(payload.len() + 14);
-    out.push(if fin { FIN } else { 0 } | opcode.bits());
+    out.push(if fin { FIN } else { 0 } | if compressed { RSV1 } else { 0 } | opcode.bits());
     let mask_bit = if mask.is_some() { MASK } else { 0 };
     match payload.len() {
         len if len < LENGTH_16 as usize => out.push(mask_bit | len as u8),

@@ -52,6 +52,8 @@
 
 pub mod client;
 pub mod close;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 mod sender;
@@ -77,20 +79,49 @@ use std::sync::Arc;
 /// the connection's thread with the open [`WebSocket`] (and a way to start
 /// helper threads within the server's limit). A refused handshake is answered
 /// with its status (see [`handshake`]).
+///
+/// A client that offers permessage-deflate (every browser does) gets it,
+/// unless [`WsConfig`]'s `deflate` is off (feature `deflate`; see
+/// [`deflate`]).
 pub fn accept(
     request: &Request,
     cors: &Cors,
     config: &WsConfig,
     session: impl FnOnce(WebSocket, Helpers) + Send + 'static,
 ) -> Response {
+    accept_with(request, cors, config, false, session)
+}
+
+/// [`accept`], with `shared` saying that the server will send the same
+/// compressed frames to many sessions, so compresses each message alone
+/// (`server_no_context_takeover`).
+fn accept_with(
+    request: &Request,
+    cors: &Cors,
+    config: &WsConfig,
+    shared: bool,
+    session: impl FnOnce(WebSocket, Helpers) + Send + 'static,
+) -> Response {
     let accepted = match handshake::check(request, cors, &config.protocols) {
         Ok(accepted) => accepted,
         Err(refusal) => return refusal.response(),
     };
+    #[cfg(feature = "deflate")]
+    let deflate = request
+        .header("sec-websocket-extensions")
+        .filter(|_| config.deflate)
+        .and_then(|offers| deflate::negotiate(offers, shared));
+    #[cfg(not(feature = "deflate"))]
+    let _ = shared;
     let config = config.clone();
     let upgrade = Response::upgrade(move |connection: Connection| {
         let ws = WebSocket::new(connection.socket, Role::Server, config, connection.leftover)
             .watch_shutdown(connection.stopping);
+        #[cfg(feature = "deflate")]
+        let ws = match deflate {
+            Some(params) => ws.with_deflate(deflate::server(params)),
+            None => ws,
+        };
         // A helper that panics (a pump, or one of the embedder's) leaves the
         // session in an unknown state: say so with 1011 (RFC 6455 §7.4.1)
         // before the server closes the connection.
@@ -100,7 +131,12 @@ pub fn accept(
         });
         session(ws, helpers);
     });
-    accepted.into_response(upgrade)
+    let response = accepted.into_response(upgrade);
+    #[cfg(feature = "deflate")]
+    if let Some(params) = deflate {
+        return response.header("Sec-WebSocket-Extensions", params.header());
+    }
+    response
 }
 
 /// The handler for `/echo`: every message comes back unchanged.
@@ -124,7 +160,7 @@ fn echo(mut ws: WebSocket) {
             Ok(Message::Binary(data)) => (OpCode::Binary, data),
             Ok(Message::Close(_)) | Err(_) => return,
         };
-        frame::encode(&mut replies, true, opcode, &payload, None);
+        sender.encode_message(&mut replies, opcode, &payload);
         if !ws.has_next_message() {
             if sender.encoded(&replies).is_err() {
                 return;
@@ -176,7 +212,7 @@ pub fn channel_handler(
             read_buffer: config.read_buffer.min(session::QUIET_READ),
             ..config.clone()
         };
-        accept(&request, &cors, &config, move |ws, helpers| {
+        accept_with(&request, &cors, &config, true, move |ws, helpers| {
             subscribe(ws, &helpers, channel, start, may_publish)
         })
     }
@@ -192,13 +228,37 @@ pub const FORMAT: Format = Format {
     frame: as_is,
 };
 
+/// [`FORMAT`] for subscribers that negotiated permessage-deflate: each text
+/// frame compressed once, alone (the server answered them
+/// `server_no_context_takeover`), the same bytes for all of them.
+pub const DEFLATE_FORMAT: Format = Format {
+    name: "ws-deflate",
+    item: write_compressed_text_frame,
+    frame: as_is,
+};
+
+fn write_compressed_text_frame(out: &mut Vec<u8>, item: Item<'_>) {
+    #[cfg(feature = "deflate")]
+    if let Some(json) = item_json(item) {
+        deflate::shared_frame(out, OpCode::Text, json.as_bytes());
+    }
+    #[cfg(not(feature = "deflate"))]
+    write_text_frame(out, item);
+}
+
+/// The JSON a channel item is sent as; none for a heartbeat.
+fn item_json(item: Item<'_>) -> Option<String> {
+    match item {
+        Item::Gap { oldest } => Some(gap_json(oldest)),
+        Item::Message(message) => Some(message_json(message, Html::Plain)),
+        Item::Heartbeat => None,
+    }
+}
+
 fn write_text_frame(out: &mut Vec<u8>, item: Item<'_>) {
-    let json = match item {
-        Item::Gap { oldest } => gap_json(oldest),
-        Item::Message(message) => message_json(message, Html::Plain),
-        Item::Heartbeat => return,
-    };
-    frame::encode(out, true, OpCode::Text, json.as_bytes(), None);
+    if let Some(json) = item_json(item) {
+        frame::encode(out, true, OpCode::Text, json.as_bytes(), None);
+    }
 }
 
 /// Runs a channel subscription on the connection's one thread: it joins the
@@ -216,11 +276,13 @@ fn subscribe(
     // patience) while the broadcaster's writes are bounded.
     let socket = ws.socket_handle();
     let sink = Arc::new(WsSink(ws.sender()));
+    // Compressed subscribers share frames compressed once (RFC 7692).
+    let format = if ws.deflate() { DEFLATE_FORMAT } else { FORMAT };
     let served = subscribed(
         &*socket,
         &channel,
         start,
-        FORMAT,
+        format,
         sink,
         None,
         helpers,

@@ -58,6 +58,10 @@ struct Writer {
     /// so it never reads `/dev/urandom` for them.
     masks: Option<MaskKeys>,
     frame: Vec<u8>,
+    /// permessage-deflate's sending half, when negotiated: whole text and
+    /// binary messages go out compressed.
+    #[cfg(feature = "deflate")]
+    compressor: Option<super::deflate::Compressor>,
 }
 
 /// The most frame bytes that may wait behind an owed rest: pongs and a close
@@ -76,8 +80,31 @@ impl Sender {
                 deferred: Vec::new(),
                 masks: (role == Role::Client).then(MaskKeys::new),
                 frame: Vec::new(),
+                #[cfg(feature = "deflate")]
+                compressor: None,
             })),
         }
+    }
+
+    /// Compresses whole messages from now on (permessage-deflate).
+    #[cfg(feature = "deflate")]
+    pub(super) fn set_compressor(&self, compressor: super::deflate::Compressor) {
+        lock(&self.writer).compressor = Some(compressor);
+    }
+
+    /// Appends one whole message's frame to `out`, compressed if
+    /// permessage-deflate was negotiated, for a caller that gathers several
+    /// and sends them with [`Sender::encoded`]. A server's frames only (a
+    /// client's must be masked as they are sent).
+    pub fn encode_message(&self, out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+        #[cfg(feature = "deflate")]
+        if let Some(compressor) = lock(&self.writer).compressor.as_mut() {
+            let mut compressed = Vec::new();
+            compressor.compress(payload, &mut compressed);
+            frame::encode_with(out, true, true, opcode, &compressed, None);
+            return;
+        }
+        frame::encode(out, true, opcode, payload, None);
     }
 
     /// Sends a text message in one frame.
@@ -118,7 +145,10 @@ impl Sender {
         if writer.close_sent.is_some() {
             return Err(Error::Closed);
         }
-        writer.write_frame(opcode, payload, fin)?;
+        // A whole data message is compressed when the extension is on; a
+        // fragment of one, and control frames, never (RFC 7692 §6).
+        let whole_data = fin && matches!(opcode, OpCode::Text | OpCode::Binary);
+        writer.write_frame(opcode, payload, fin, whole_data)?;
         Ok(())
     }
 
@@ -145,7 +175,7 @@ impl Sender {
             return Ok(false);
         }
         writer.close_sent = Some(Instant::now());
-        writer.write_frame(OpCode::Close, payload, true)?;
+        writer.write_frame(OpCode::Close, payload, true, false)?;
         Ok(true)
     }
 
@@ -215,14 +245,37 @@ impl Sender {
 }
 
 impl Writer {
-    fn write_frame(&mut self, opcode: OpCode, payload: &[u8], fin: bool) -> io::Result<()> {
+    fn write_frame(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        fin: bool,
+        may_compress: bool,
+    ) -> io::Result<()> {
         let mask = match self.role {
             Role::Client => Some(self.masks.get_or_insert_with(MaskKeys::new).next()),
             Role::Server => None,
         };
         let mut frame = std::mem::take(&mut self.frame);
         frame.clear();
-        frame::encode(&mut frame, fin, opcode, payload, mask);
+        #[cfg(feature = "deflate")]
+        let compressed = match self.compressor.as_mut().filter(|_| may_compress) {
+            Some(compressor) => {
+                let mut compressed = Vec::new();
+                compressor.compress(payload, &mut compressed);
+                Some(compressed)
+            }
+            None => None,
+        };
+        #[cfg(not(feature = "deflate"))]
+        let compressed: Option<Vec<u8>> = {
+            let _ = may_compress;
+            None
+        };
+        match &compressed {
+            Some(compressed) => frame::encode_with(&mut frame, fin, true, opcode, compressed, mask),
+            None => frame::encode(&mut frame, fin, opcode, payload, mask),
+        }
         let written = if self.owed {
             // Behind a half-written frame: this one waits for the rest.
             if self.deferred.len() + frame.len() > MAX_DEFERRED {

@@ -68,6 +68,11 @@ pub struct WsConfig {
     /// ~20 KiB of resident memory, measured with 5,000 subscribers), at the
     /// cost of more reads for messages larger than it.
     pub read_buffer: usize,
+    /// Whether permessage-deflate (RFC 7692) is negotiated when the peer
+    /// offers it (a server) or offered (a client). Default true; feature
+    /// `deflate`.
+    #[cfg(feature = "deflate")]
+    pub deflate: bool,
 }
 
 impl Default for WsConfig {
@@ -80,6 +85,8 @@ impl Default for WsConfig {
             idle_timeout: Duration::from_secs(75),
             protocols: Vec::new(),
             read_buffer: SMALL_READ,
+            #[cfg(feature = "deflate")]
+            deflate: true,
         }
     }
 }
@@ -150,6 +157,9 @@ pub enum Violation {
     InvalidCloseCode,
     /// A close reason that is not UTF-8 (§5.5.1): 1007.
     CloseReasonNotUtf8,
+    /// A compressed message that does not inflate (RFC 7692 §6.2, RFC 1951):
+    /// 1007.
+    BadCompression,
 }
 
 impl Violation {
@@ -163,7 +173,9 @@ impl Violation {
             | CloseOfOneByte
             | InvalidCloseCode => code::PROTOCOL,
             MessageTooBig => code::TOO_BIG,
-            InvalidUtf8 | TextEndsInsideCharacter | CloseReasonNotUtf8 => code::INVALID_DATA,
+            InvalidUtf8 | TextEndsInsideCharacter | CloseReasonNotUtf8 | BadCompression => {
+                code::INVALID_DATA
+            }
         }
     }
 
@@ -180,6 +192,7 @@ impl Violation {
             CloseOfOneByte => "close payload of one byte",
             InvalidCloseCode => "invalid close code",
             CloseReasonNotUtf8 => "close reason is not UTF-8",
+            BadCompression => "invalid compressed data",
         }
     }
 }
@@ -215,6 +228,8 @@ pub enum State {
 /// A text or binary message being assembled from fragments.
 pub(super) struct Partial {
     text: bool,
+    /// RSV1 on its first frame: the payload is compressed (RFC 7692).
+    compressed: bool,
     data: Vec<u8>,
     utf8: Utf8Stream,
 }
@@ -238,6 +253,9 @@ pub struct WebSocket {
     last_heard: Instant,
     read_timeout: Option<Duration>,
     stopping: Option<Stopping>,
+    /// permessage-deflate's receiving half, when negotiated.
+    #[cfg(feature = "deflate")]
+    decompressor: Option<super::deflate::Decompressor>,
 }
 
 impl fmt::Debug for WebSocket {
@@ -282,7 +300,35 @@ impl WebSocket {
             last_heard: Instant::now(),
             read_timeout: None,
             stopping: None,
+            #[cfg(feature = "deflate")]
+            decompressor: None,
         }
+    }
+
+    /// Speaks permessage-deflate, as negotiated in the handshake: messages
+    /// with RSV1 are inflated, and whole text and binary messages sent are
+    /// compressed ([`super::deflate`]). Feature `deflate`.
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(
+        mut self,
+        (compressor, decompressor): (super::deflate::Compressor, super::deflate::Decompressor),
+    ) -> WebSocket {
+        self.sender.set_compressor(compressor);
+        self.decompressor = Some(decompressor);
+        self
+    }
+
+    /// Whether permessage-deflate was negotiated on this connection.
+    pub fn deflate(&self) -> bool {
+        self.rsv1()
+    }
+
+    /// Whether frames may carry RSV1: permessage-deflate was negotiated.
+    fn rsv1(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.decompressor.is_some();
+        #[cfg(not(feature = "deflate"))]
+        false
     }
 
     /// Watches `stopping`, the server's shutdown signal: when shutdown ends
@@ -303,7 +349,7 @@ impl WebSocket {
     /// holds, and write them in one go when it does not (before `read` would
     /// wait), which saves a `write` per message.
     pub fn has_next_message(&self) -> bool {
-        match frame::parse_header(&self.buf, self.role, self.config.max_frame) {
+        match frame::parse_header_with(&self.buf, self.role, self.config.max_frame, self.rsv1()) {
             Ok(Parsed::Complete { value, .. }) => {
                 value.fin
                     && matches!(value.opcode, OpCode::Text | OpCode::Binary)
@@ -374,7 +420,7 @@ impl WebSocket {
             if self.state == State::Closed {
                 return Err(Error::Closed);
             }
-            match frame::parse(&self.buf, self.role, self.config.max_frame) {
+            match frame::parse_with(&self.buf, self.role, self.config.max_frame, self.rsv1()) {
                 Err(error) => return Err(self.fail(Violation::Frame(error))),
                 Ok(Parsed::Complete { value, consumed }) => {
                     self.buf.drain(..consumed);
@@ -435,7 +481,7 @@ impl WebSocket {
     /// How many bytes the frame at the start of `buf` still lacks, if its
     /// header is there (0 otherwise).
     fn frame_bytes_missing(&self) -> usize {
-        match frame::parse_header(&self.buf, self.role, self.config.max_frame) {
+        match frame::parse_header_with(&self.buf, self.role, self.config.max_frame, self.rsv1()) {
             Ok(Parsed::Complete { value, .. }) => {
                 (value.size + value.length as usize).saturating_sub(self.buf.len())
             }
@@ -498,6 +544,7 @@ impl WebSocket {
                 }
                 let mut partial = Partial {
                     text: frame.opcode == OpCode::Text,
+                    compressed: frame.compressed,
                     data: Vec::new(),
                     utf8: Utf8Stream::default(),
                 };
@@ -505,6 +552,10 @@ impl WebSocket {
                 self.complete_or_keep(partial, frame.fin)
             }
             OpCode::Continuation => {
+                if frame.compressed {
+                    // RSV1 belongs on a message's first frame only (RFC 7692 §6.1).
+                    return Err(self.fail(Violation::Frame(FrameError::ReservedBits)));
+                }
                 let Some(mut partial) = self.partial.take() else {
                     return Err(self.fail(Violation::ContinuationOutsideMessage));
                 };
@@ -521,7 +572,7 @@ impl WebSocket {
         if partial.data.len() + payload.len() > self.config.max_message {
             return Err(self.fail(Violation::MessageTooBig));
         }
-        if partial.text && partial.utf8.feed(&payload).is_err() {
+        if partial.text && !partial.compressed && partial.utf8.feed(&payload).is_err() {
             return Err(self.fail(Violation::InvalidUtf8));
         }
         if partial.data.is_empty() {
@@ -540,6 +591,28 @@ impl WebSocket {
         if self.state != State::Open {
             return Ok(None); // closing: data is discarded
         }
+        #[cfg(feature = "deflate")]
+        if partial.compressed {
+            let limit = self.config.max_message;
+            let inflated = match self.decompressor.as_mut() {
+                Some(decompressor) => decompressor.decompress(&partial.data, limit),
+                None => Err(crate::codec::inflate::InflateError::BadSymbol),
+            };
+            let data = match inflated {
+                Ok(data) => data,
+                Err(crate::codec::inflate::InflateError::TooLarge) => {
+                    return Err(self.fail(Violation::MessageTooBig))
+                }
+                Err(_) => return Err(self.fail(Violation::BadCompression)),
+            };
+            if !partial.text {
+                return Ok(Some(Message::Binary(data)));
+            }
+            return match String::from_utf8(data) {
+                Ok(text) => Ok(Some(Message::Text(text))),
+                Err(_) => Err(self.fail(Violation::InvalidUtf8)),
+            };
+        }
         if !partial.text {
             return Ok(Some(Message::Binary(partial.data)));
         }
@@ -557,15 +630,24 @@ impl WebSocket {
     /// its bytes are here, even in the middle of a large frame. Only the bytes
     /// new since the last call are checked.
     fn check_partial_text(&mut self) -> Result<(), Error> {
-        let header = match frame::parse_header(&self.buf, self.role, self.config.max_frame) {
+        let header = match frame::parse_header_with(
+            &self.buf,
+            self.role,
+            self.config.max_frame,
+            self.rsv1(),
+        ) {
             Ok(Parsed::Complete { value, .. }) => value,
             _ => return Ok(()),
         };
         let in_flight = self.in_flight.get_or_insert_with(|| InFlight {
             checked: 0,
+            // Compressed text can only be checked once inflated.
             utf8: match (header.opcode, &self.partial) {
+                _ if header.compressed => None,
                 (OpCode::Text, _) => Some(Utf8Stream::default()),
-                (OpCode::Continuation, Some(partial)) if partial.text => Some(partial.utf8.clone()),
+                (OpCode::Continuation, Some(partial)) if partial.text && !partial.compressed => {
+                    Some(partial.utf8.clone())
+                }
                 _ => None, // not text: nothing to check
             },
         });
