@@ -7,7 +7,7 @@
 mod common;
 
 use common::ws::{client_frame, read_close_code};
-use common::{TestServer, LIVENESS};
+use common::{await_waiters, TestServer, LIVENESS};
 use realtime_web::codec::deflate::Deflater;
 use realtime_web::codec::inflate::Inflater;
 use std::io::{Read, Write};
@@ -75,11 +75,7 @@ fn a_channel_subscriber_gets_compressed_frames_shared_by_all() {
     );
     let (mut b, _) = handshake(&server, "/channels/z/ws", offer);
     let channel = server.hub.channel("z").unwrap();
-    let deadline = std::time::Instant::now() + LIVENESS;
-    while channel.waiters() < 2 {
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    await_waiters(&server.hub, "z", 2);
     channel
         .publish("message", &"compress me ".repeat(20))
         .unwrap();

@@ -14,7 +14,9 @@
 mod common;
 
 use common::ws::{client_frame, handshake_request, raw_session_at, read_close_code};
-use common::{read_response_to, RawResponse, SseParser, Streaming, TestServer, LIVENESS};
+use common::{
+    await_waiters, read_response_to, RawResponse, SseParser, Streaming, TestServer, LIVENESS,
+};
 use realtime_web::transport::websocket::{self, Message, WsConfig};
 use realtime_web::{
     Asking, Config, Cors, Endpoints, Hub, HubConfig, Request, Response, Router, Server, Stopped,
@@ -320,16 +322,7 @@ fn shutdown_ends_every_transport_and_every_thread_without_a_hook() {
         .collect();
     let mut subscriber = raw_session_at(running.addr, "/channels/c/ws");
     let mut custom = raw_session_at(running.addr, "/cmd");
-    let channel = hub.channel("c").unwrap();
-    let deadline = Instant::now() + LIVENESS;
-    while channel.waiters() < 6 {
-        assert!(
-            Instant::now() < deadline,
-            "{} of 6 subscribed",
-            channel.waiters()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    await_waiters(&hub, "c", 6);
     let stopped = running.shut_down();
     assert_eq!(
         stopped,

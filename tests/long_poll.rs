@@ -344,26 +344,6 @@ fn a_client_that_leaves_while_waiting_costs_only_its_thread_until_the_deadline()
         .contains("still here"));
 }
 
-/// (id, data) of every message in a batch reply, read without a JSON parser
-/// (the data in these tests is plain digits or words).
-fn ids_and_data(body: &str) -> Vec<(u64, String)> {
-    body.split("{\"id\":")
-        .skip(1)
-        .map(|rest| {
-            let id = rest.split(',').next().unwrap().parse().unwrap();
-            let data = rest
-                .split("\"data\":\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap()
-                .to_owned();
-            (id, data)
-        })
-        .collect()
-}
-
 fn next_in(body: &str) -> u64 {
     let rest = body.rsplit("\"next\":").next().unwrap();
     rest.split(',').next().unwrap().parse().unwrap()

@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::{get, post, SseParser, Streaming, TestServer, LIVENESS};
+use common::{await_waiters, get, ids_and_data, post, SseParser, Streaming, TestServer, LIVENESS};
 use realtime_web::codec::resp::Reply;
 use realtime_web::redis::{Connection, Url};
 use realtime_web::server::Config;
@@ -134,22 +134,7 @@ fn publish(node: &TestServer, channel: &str, text: &str) -> (u16, String) {
 fn poll(node: &TestServer, channel: &str, since: u64) -> (Vec<(u64, String)>, bool) {
     let (status, body) = get(&node.url(&format!("/channels/{channel}/poll?since={since}")));
     assert_eq!(status, 200, "{body}");
-    let messages = body
-        .split("{\"id\":")
-        .skip(1)
-        .map(|m| {
-            let (id, rest) = m.split_once(',').unwrap();
-            let data = rest
-                .split("\"data\":\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap();
-            (id.parse().unwrap(), data.to_owned())
-        })
-        .collect();
-    (messages, body.contains("\"gap\":true"))
+    (ids_and_data(&body), body.contains("\"gap\":true"))
 }
 
 /// Waits until a poll on `node` holds `count` messages after `since`.
@@ -196,13 +181,8 @@ fn two_nodes_share_one_id_sequence_and_every_transport_delivers() {
     let mut stream = Streaming::open(&a, "/channels/shared/stream", &[]);
     let mut iframe = Streaming::open(&b, "/channels/shared/iframe", &[]);
     let mut ws = websocket::connect(&format!("ws://{}/channels/shared/ws", b.addr)).unwrap();
-    let deadline = Instant::now() + LIVENESS;
-    while a.hub.find("shared").map_or(0, |c| c.waiters()) < 1
-        || b.hub.find("shared").map_or(0, |c| c.waiters()) < 3
-    {
-        assert!(Instant::now() < deadline, "subscribers never arrived");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_waiters(&a.hub, "shared", 1);
+    await_waiters(&b.hub, "shared", 3);
     for i in 1..=20 {
         let on = if i % 2 == 0 { &a } else { &b };
         let (status, body) = publish(on, "shared", &format!("m{i}"));
@@ -324,11 +304,7 @@ fn messages_published_while_a_node_reconnects_arrive_once() {
     let (a, b) = (node(&[&redis]), node(&[&redis]));
     publish(&a, "k", "before");
     let mut sse = Streaming::open(&a, "/channels/k/sse", &[("Last-Event-ID", "1")]);
-    let deadline = Instant::now() + LIVENESS;
-    while a.hub.find("k").map_or(0, |c| c.waiters()) < 1 {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_waiters(&a.hub, "k", 1);
     // Every client connection of Redis is cut: both nodes reconnect, and B
     // publishes while A's reader is away.
     let mut admin = redis.connect().unwrap();
@@ -362,11 +338,7 @@ fn redis_lost_then_restarted_empty() {
     }
     let mut sse = Streaming::open(&b, "/channels/l/sse", &[("Last-Event-ID", "3")]);
     let mut parser = SseParser::default();
-    let deadline = Instant::now() + LIVENESS;
-    while b.hub.find("l").map_or(0, |c| c.waiters()) < 1 {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_waiters(&b.hub, "l", 1);
     let (port, dir) = redis.stop();
     // Publishing answers 503; the open stream stays, with its heartbeats.
     let (status, body) = publish(&a, "l", "lost");
@@ -531,11 +503,7 @@ fn concurrent_publishers_on_both_nodes_leave_no_hole_and_no_duplicate() {
     };
     let (a, b) = (node(&[&redis]), node(&[&redis]));
     let mut sse = Streaming::open(&a, "/channels/busy/sse", &[]);
-    let deadline = Instant::now() + LIVENESS;
-    while a.hub.find("busy").map_or(0, |c| c.waiters()) < 1 {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_waiters(&a.hub, "busy", 1);
     // Four threads on each node publish at once, from Rust.
     std::thread::scope(|scope| {
         for (n, node) in [&a, &b].into_iter().enumerate() {

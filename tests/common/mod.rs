@@ -396,3 +396,40 @@ impl SseParser {
         })
     }
 }
+
+/// (id, data) of every message in a batch reply, read without a JSON parser
+/// (the data in these tests is plain digits or words).
+pub fn ids_and_data(body: &str) -> Vec<(u64, String)> {
+    body.split("{\"id\":")
+        .skip(1)
+        .map(|rest| {
+            let id = rest.split(',').next().unwrap().parse().unwrap();
+            let data = rest
+                .split("\"data\":\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned();
+            (id, data)
+        })
+        .collect()
+}
+
+/// Waits until `n` readers wait on `hub`'s channel `name` — long-polls and
+/// broadcast subscribers (at most [`LIVENESS`]).
+pub fn await_waiters(hub: &Hub, name: &str, n: usize) {
+    let deadline = Instant::now() + LIVENESS;
+    loop {
+        let waiting = hub.find(name).map_or(0, |c| c.waiters());
+        if waiting >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{waiting} of {n} readers on {name}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
