@@ -16,7 +16,6 @@
 mod support;
 
 use realtime_web::showcase::Options;
-use std::io::Read;
 use std::time::Duration;
 use support::*;
 
@@ -50,43 +49,14 @@ fn main() {
             let name = format!("fan-{transport}-{n}");
             reset_peak_rss();
             let before = status_kib("VmRSS").unwrap_or(0);
-            let mut child = spawn_clients(&[
-                "--subscribers".into(),
-                transport.into(),
-                n.to_string(),
-                messages.to_string(),
-                format!("{}/{name}", bench.addr),
-            ]);
-            bench.await_waiters(&name, n);
-            let channel = bench.hub.channel(&name).expect("channel");
-            for _ in 0..messages {
-                channel
-                    .publish("message", &now_ns().to_string())
-                    .expect("publish");
-                std::thread::sleep(INTERVAL);
-            }
-            let mut summary = String::new();
-            child
-                .stdout
-                .take()
-                .expect("stdout")
-                .read_to_string(&mut summary)
-                .expect("summary");
-            assert!(
-                child.wait().expect("subscribers").success(),
-                "a subscriber failed"
-            );
+            let figures = fan_out(&bench, &bench, transport, &name, (n, messages), INTERVAL);
+            // The high-water mark stays after the clients left.
             let peak = status_kib("VmHWM").unwrap_or(0);
             let per_connection = peak.saturating_sub(before) as f64 / n as f64;
-            let figures: Vec<f64> = summary
-                .split_whitespace()
-                .map(|f| f.parse().expect("a figure"))
-                .collect();
             println!(
                 "{transport:<8} {n:>7} {:>8.1} {:>8.1} {:>8.1} {:>10.1} {:>10.1} {per_connection:>12.1}",
                 figures[0], figures[1], figures[2], figures[3], figures[4]
             );
-            bench.await_idle();
         }
     }
 }

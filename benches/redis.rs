@@ -14,7 +14,6 @@ mod support;
 
 use realtime_web::redis::Url;
 use realtime_web::showcase::Options;
-use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
@@ -77,40 +76,10 @@ fn main() {
     let _ = redis.0.wait();
 }
 
-/// One fan-out round: the child's subscribers on `subscribed`, messages
-/// published on `publisher`'s hub; the child's figures, formatted.
+/// One fan-out round of SSE subscribers on `subscribed`, the messages
+/// published on `publisher`; the figures, formatted.
 fn round(subscribed: &Bench, publisher: &Bench, name: &str, n: usize, messages: usize) -> String {
-    let mut child = spawn_clients(&[
-        "--subscribers".into(),
-        "sse".into(),
-        n.to_string(),
-        messages.to_string(),
-        format!("{}/{name}", subscribed.addr),
-    ]);
-    subscribed.await_waiters(name, n);
-    let channel = publisher.hub.channel(name).expect("channel");
-    for _ in 0..messages {
-        channel
-            .publish("message", &now_ns().to_string())
-            .expect("publish");
-        std::thread::sleep(INTERVAL);
-    }
-    let mut summary = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut summary)
-        .expect("summary");
-    assert!(
-        child.wait().expect("subscribers").success(),
-        "a subscriber failed"
-    );
-    subscribed.await_idle();
-    let f: Vec<f64> = summary
-        .split_whitespace()
-        .map(|f| f.parse().expect("a figure"))
-        .collect();
+    let f = fan_out(subscribed, publisher, "sse", name, (n, messages), INTERVAL);
     format!(
         "{:>8.1} {:>8.1} {:>8.1} {:>10.1} {:>10.1}",
         f[0], f[1], f[2], f[3], f[4]

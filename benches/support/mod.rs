@@ -118,6 +118,53 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
 }
 
+/// One fan-out round: `n` subscribers of `transport` to `subscribed`'s
+/// channel `name` (this program's child, see [`subscribers`]), then
+/// `messages` messages published on `publisher`'s hub `interval` apart, each
+/// carrying its send time. Returns the child's figures in ms — latency p50,
+/// p99, max, and the last delivery's median and worst — once its clients
+/// have left the server again.
+pub fn fan_out(
+    subscribed: &Bench,
+    publisher: &Bench,
+    transport: &str,
+    name: &str,
+    (n, messages): (usize, usize),
+    interval: Duration,
+) -> Vec<f64> {
+    let mut child = spawn_clients(&[
+        "--subscribers".into(),
+        transport.into(),
+        n.to_string(),
+        messages.to_string(),
+        format!("{}/{name}", subscribed.addr),
+    ]);
+    subscribed.await_waiters(name, n);
+    let channel = publisher.hub.channel(name).expect("channel");
+    for _ in 0..messages {
+        channel
+            .publish("message", &now_ns().to_string())
+            .expect("publish");
+        std::thread::sleep(interval);
+    }
+    let mut summary = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut summary)
+        .expect("summary");
+    assert!(
+        child.wait().expect("subscribers").success(),
+        "a subscriber failed"
+    );
+    subscribed.await_idle();
+    summary
+        .split_whitespace()
+        .map(|f| f.parse().expect("a figure"))
+        .collect()
+}
+
 /// The child of a fan-out benchmark (`--subscribers TRANSPORT N MESSAGES
 /// ADDR/CHANNEL`): `n` streaming subscribers; prints `p50 p99 max last_p50 last_max` in ms.
 pub fn subscribers(args: &[String]) {
