@@ -36,6 +36,7 @@ const PANELS: [&str; 8] = [
 
 fn run_page(browser: &mut Browser, api: &TestServer, page_url: &str, channel: &str) {
     browser.call("Page.enable", "{}");
+    browser.call("Network.enable", "{}");
     browser.call("Page.navigate", &format!(r#"{{"url":"{page_url}"}}"#));
     // Ready: every panel but the frame reports, and the frame's stream is open.
     browser.wait_for("panels ready", |s| {
@@ -95,6 +96,81 @@ fn run_page(browser: &mut Browser, api: &TestServer, page_url: &str, channel: &s
     );
 }
 
+/// One label's counter in the showcase's `/stats`.
+fn stat(api: &TestServer, label: &str, counter: &str) -> u64 {
+    let (_, stats) = get(&api.url("/stats"));
+    stats
+        .split(&format!(r#""{label}":{{"#))
+        .nth(1)
+        .and_then(|rest| rest.split(&format!(r#""{counter}":"#)).nth(1))
+        .and_then(|rest| rest.split([',', '}']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {label}.{counter} in {stats}"))
+}
+
+/// permessage-deflate (RFC 7692) with a real browser: Chromium offers it, the
+/// 101 accepts it, and the channel's messages cross the wire compressed — the
+/// `ws` label's bytes per delivered message fall well below the message's
+/// own size, which an uncompressed frame cannot (its payload is the whole
+/// JSON). Runs after [`run_page`] on the same page: the WebSocket panel holds
+/// messages 1 to 5.
+#[cfg(feature = "deflate")]
+fn websocket_compressed(browser: &mut Browser, api: &TestServer, channel: &str) {
+    let answers = browser.websocket_events("Network.webSocketHandshakeResponseReceived");
+    assert!(!answers.is_empty(), "DevTools reported no WebSocket handshake");
+    for answer in &answers {
+        let lower = answer.to_ascii_lowercase();
+        assert!(
+            lower.contains(r#""sec-websocket-extensions":"permessage-deflate; server_no_context_takeover"#),
+            "the 101 accepts permessage-deflate: {answer}"
+        );
+    }
+    let requests = browser.websocket_events("Network.webSocketWillSendHandshakeRequest");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.to_ascii_lowercase().contains("permessage-deflate")),
+        "Chromium offers permessage-deflate: {requests:?}"
+    );
+
+    // Sensor readings as JSON, 1 KiB a message: what the extension is for.
+    let message = |n: u64| {
+        let mut json = String::from("[");
+        let mut i = 0;
+        while json.len() < 1000 {
+            json.push_str(&format!(
+                r#"{{"reading":{n}{i},"celsius":{}.{},"sensor":"s-{}"}},"#,
+                20 + i % 7,
+                i % 10,
+                i % 13
+            ));
+            i += 1;
+        }
+        json.pop();
+        json.push(']');
+        json
+    };
+    let sockets = stat(api, "ws", "open");
+    let before = stat(api, "ws", "bytes_written");
+    let publish = api.url(&format!("/channels/{channel}/publish"));
+    let (first, last) = (9, 18);
+    for n in first..=last {
+        assert_eq!(post(&publish, message(n).as_bytes()).0, 200);
+    }
+    browser.wait_for("the WebSocket panel has every message", |s| {
+        s.ids("websocket").len() >= last as usize
+    });
+    let per_delivery = (stat(api, "ws", "bytes_written") - before) / ((last - first + 1) * sockets);
+    let plain = message(first).len() as u64;
+    assert!(
+        per_delivery * 2 < plain,
+        "{per_delivery} bytes per delivered message for {plain}-byte messages: not compressed"
+    );
+    eprintln!(
+        "permessage-deflate in Chromium: {per_delivery} bytes on the wire per {plain}-byte message"
+    );
+}
+
 #[test]
 fn every_panel_receives_every_message_same_origin_and_cross_origin() {
     let Some(binary) = chromium() else {
@@ -110,6 +186,8 @@ fn every_panel_receives_every_message_same_origin_and_cross_origin() {
     // 1. The page on the channels' own origin.
     let mut browser = Browser::launch(&binary, "same");
     run_page(&mut browser, &api, &api.url("/?channel=same"), "same");
+    #[cfg(feature = "deflate")]
+    websocket_compressed(&mut browser, &api, "same");
     drop(browser);
 
     // 2. The page from another origin (another port): CORS, JSONP, postMessage

@@ -25,6 +25,8 @@ pub struct Browser {
     profile: PathBuf,
     devtools: WebSocket,
     next_id: u64,
+    /// The `Network.webSocket*` events seen so far (after `Network.enable`).
+    websocket_events: Vec<String>,
 }
 
 impl Drop for Browser {
@@ -110,11 +112,12 @@ impl Browser {
             profile,
             devtools,
             next_id: 0,
+            websocket_events: Vec::new(),
         }
     }
 
     /// Sends one DevTools command and returns its reply (events in between are
-    /// skipped).
+    /// skipped, but for the WebSocket ones, which are kept).
     pub fn call(&mut self, method: &str, params: &str) -> String {
         self.next_id += 1;
         let id = self.next_id;
@@ -128,9 +131,24 @@ impl Browser {
         loop {
             match self.devtools.read().expect("a DevTools message") {
                 Message::Text(text) if text.starts_with(&reply) => return text,
+                Message::Text(text) if text.starts_with(r#"{"method":"Network.webSocket"#) => {
+                    self.websocket_events.push(text)
+                }
                 _ => {}
             }
         }
+    }
+
+    /// The page's WebSocket events of type `method` seen so far (for
+    /// instance `Network.webSocketHandshakeResponseReceived`, which carries
+    /// the 101's headers), once `Network.enable` was called.
+    pub fn websocket_events(&self, method: &str) -> Vec<&str> {
+        let prefix = format!(r#"{{"method":"{method}""#);
+        self.websocket_events
+            .iter()
+            .filter(|e| e.starts_with(&prefix))
+            .map(String::as_str)
+            .collect()
     }
 
     /// Evaluates an expression that returns a string without quotes or

@@ -234,11 +234,19 @@ impl Decompressor {
 /// A channel message's frame, compressed once for every subscriber: each
 /// message alone (the server answers `server_no_context_takeover` to channel
 /// subscribers), in a window of 256 bytes, which every `server_max_window_bits`
-/// a client may ask for allows.
+/// a client may ask for allows. A message that does not shrink (short ones
+/// seldom do: a 77-byte showcase message compresses to 76) goes out as it
+/// is, without RSV1, which §6 allows: the receiver then has nothing to
+/// inflate.
 pub fn shared_frame(out: &mut Vec<u8>, opcode: super::OpCode, payload: &[u8]) {
     let mut compressed = Vec::new();
     Deflater::new(8).compress(payload, &mut compressed);
-    super::frame::encode_with(out, true, true, opcode, &compressed, None);
+    let (rsv1, payload) = if compressed.len() < payload.len() {
+        (true, &compressed[..])
+    } else {
+        (false, payload)
+    };
+    super::frame::encode_with(out, true, rsv1, opcode, payload, None);
 }
 
 #[cfg(test)]
@@ -287,6 +295,19 @@ mod tests {
         }
         assert!(offered("foo, permessage-deflate; client_max_window_bits"));
         assert!(!offered("foo"));
+    }
+
+    #[test]
+    fn shared_frames_are_compressed_only_when_that_shrinks_them() {
+        let rsv1 = |payload: &[u8]| {
+            let mut out = Vec::new();
+            shared_frame(&mut out, super::super::OpCode::Text, payload);
+            (out[0] & 0x40 != 0, out.len())
+        };
+        let long = "{\"id\":1,\"data\":\"hello\"},".repeat(40);
+        let (compressed, size) = rsv1(long.as_bytes());
+        assert!(compressed && size < long.len() / 4, "{size}");
+        assert_eq!(rsv1(b"{\"id\":1}"), (false, 2 + 8));
     }
 
     #[test]

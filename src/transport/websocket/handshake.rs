@@ -30,8 +30,9 @@
 //!
 //! `Sec-WebSocket-Accept` proves that the server understood the handshake: the
 //! base64 of the SHA-1 of the key joined with a fixed GUID (§1.3, §4.2.2 step
-//! 5.4). No extension is negotiated (no `permessage-deflate`), and a
-//! subprotocol only if the server speaks one the client offered.
+//! 5.4). The one extension is `permessage-deflate`, negotiated in
+//! `deflate.rs` (feature `deflate`); a subprotocol is chosen only if
+//! the server speaks one the client offered.
 
 use crate::codec::{base64, sha1::sha1};
 use crate::http::{Cors, Request, Response, Version};
