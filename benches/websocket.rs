@@ -3,7 +3,7 @@
 //! and fan-out of one channel message to N `/ws` subscribers.
 //!
 //! `cargo bench --bench websocket` runs each echo case for 3 s and fans out to
-//! 1,000 and 5,000 subscribers; without `--bench` (as in `cargo test
+//! 5,000 and 9,000 subscribers; without `--bench` (as in `cargo test
 //! --benches`) each case runs for a fraction of a second and fans out to 100.
 //!
 //! Echo: each connection sends a message, waits for it to come back, and sends
@@ -14,12 +14,16 @@
 //!
 //! Fan-out: the subscribers run in a child process (see `support`), 100 threads
 //! each reading a share of the sockets in turn; the latency is from the publish
-//! to each subscriber's receipt. All traffic is on 127.0.0.1 and stops by itself.
+//! to each subscriber's receipt. The message is 1 KiB of JSON, sent to
+//! subscribers that did not offer permessage-deflate and then to subscribers
+//! that did (RFC 7692: the frame is compressed once and shared; see
+//! `transport::websocket::deflate::shared_frame`), with the frame's size on the
+//! wire. All traffic is on 127.0.0.1 and stops by itself.
 
 mod support;
 
 use realtime_web::showcase::Options;
-use realtime_web::transport::websocket::{connect, Message};
+use realtime_web::transport::websocket::{connect_with, ClientOptions, Message, WsConfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -31,7 +35,11 @@ const CONNECTIONS: [usize; 2] = [1, 50];
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--subscribers") {
-        subscribers(args[i + 1].parse().expect("count"), &args[i + 2]);
+        subscribers(
+            args[i + 1].parse().expect("count"),
+            &args[i + 2],
+            args[i + 3] == "deflate",
+        );
         return;
     }
     let full = args.iter().any(|a| a == "--bench");
@@ -70,7 +78,8 @@ fn main() {
                 }
             });
             let ws = run_echo(connections, duration, || {
-                let mut ws = connect(&format!("ws://{}/echo", bench.addr)).expect("connect");
+                let mut ws = connect_with(&format!("ws://{}/echo", bench.addr), options(false))
+                    .expect("connect");
                 let message = vec![7u8; size];
                 move || {
                     ws.send_binary(&message).expect("send");
@@ -93,50 +102,109 @@ fn main() {
         }
     }
 
-    println!("\nfan-out of one channel message to N /ws subscribers");
+    let message = reading_json(1024);
+    println!("\nfan-out of one {}-byte JSON message to N /ws subscribers", message.len());
     println!(
-        "{:>8} {:>10} {:>10} {:>10}",
-        "N", "p50 ms", "p99 ms", "last ms"
+        "{:>8} {:>22} {:>12} {:>10} {:>10} {:>10}",
+        "N", "", "frame bytes", "p50 ms", "p99 ms", "last ms"
     );
     for &n in fanout_sizes {
-        let name = format!("ws-fan-{n}");
-        let mut child = spawn_clients(&[
-            "--subscribers".into(),
-            n.to_string(),
-            format!("{}/{name}", bench.addr),
-        ]);
-        bench.await_waiters(&name, n);
-        let published = now_ns();
-        bench
-            .hub
-            .channel(&name)
-            .expect("channel")
-            .publish("message", "tick")
-            .expect("publish");
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .expect("stdout")
-            .read_to_string(&mut out)
-            .expect("times");
-        assert!(
-            child.wait().expect("subscribers").success(),
-            "a subscriber failed"
+        for compressed in [false, true] {
+            let name = format!("ws-fan-{n}-{compressed}");
+            let mut child = spawn_clients(&[
+                "--subscribers".into(),
+                n.to_string(),
+                format!("{}/{name}", bench.addr),
+                if compressed { "deflate" } else { "plain" }.into(),
+            ]);
+            bench.await_waiters(&name, n);
+            let published = now_ns();
+            bench
+                .hub
+                .channel(&name)
+                .expect("channel")
+                .publish_json("message", &message)
+                .expect("publish");
+            let mut out = String::new();
+            child
+                .stdout
+                .take()
+                .expect("stdout")
+                .read_to_string(&mut out)
+                .expect("times");
+            assert!(
+                child.wait().expect("subscribers").success(),
+                "a subscriber failed"
+            );
+            let mut latencies: Vec<f64> = out
+                .lines()
+                .map(|l| l.parse::<u128>().expect("a time").saturating_sub(published) as f64 / 1e6)
+                .collect();
+            assert_eq!(latencies.len(), n, "every subscriber received the message");
+            latencies.sort_by(f64::total_cmp);
+            println!(
+                "{n:>8} {:>22} {:>12} {:>10.1} {:>10.1} {:>10.1}",
+                if compressed { "permessage-deflate" } else { "plain" },
+                frame_bytes(&name, &message, compressed),
+                quantile(&latencies, 0.5),
+                quantile(&latencies, 0.99),
+                latencies[n - 1]
+            );
+            bench.await_idle();
+        }
+    }
+}
+
+/// About `bytes` of JSON sensor readings (an array of whole objects), the
+/// kind of message the extension is for.
+fn reading_json(bytes: usize) -> String {
+    let mut out = String::from("[");
+    for i in 0.. {
+        let reading = format!(
+            r#"{{"id":{i},"event":"reading","data":{{"celsius":{}.{},"sensor":"s-{}"}}}}"#,
+            20 + i % 7,
+            i % 10,
+            i % 13
         );
-        let mut latencies: Vec<f64> = out
-            .lines()
-            .map(|l| l.parse::<u128>().expect("a time").saturating_sub(published) as f64 / 1e6)
-            .collect();
-        assert_eq!(latencies.len(), n, "every subscriber received the message");
-        latencies.sort_by(f64::total_cmp);
-        println!(
-            "{n:>8} {:>10.1} {:>10.1} {:>10.1}",
-            quantile(&latencies, 0.5),
-            quantile(&latencies, 0.99),
-            latencies[n - 1]
-        );
-        bench.await_idle();
+        if out.len() + reading.len() + 1 > bytes {
+            break;
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&reading);
+    }
+    out.push(']');
+    out
+}
+
+/// The size of the frame a subscriber receives for `message` (its JSON
+/// envelope, compressed or not), as the server writes it.
+fn frame_bytes(channel: &str, message: &str, compressed: bool) -> usize {
+    let hub = realtime_web::hub::Hub::new(Default::default());
+    let stored = hub.channel(channel).expect("channel");
+    stored.publish_json("message", message).expect("publish");
+    let batch = stored.read_after(0);
+    let item = realtime_web::transport::Item::Message(&batch.messages[0]);
+    let format = if compressed {
+        realtime_web::transport::websocket::DEFLATE_FORMAT
+    } else {
+        realtime_web::transport::websocket::FORMAT
+    };
+    let mut out = Vec::new();
+    (format.item)(&mut out, item);
+    out.len()
+}
+
+/// Client options: no pings, permessage-deflate offered or not.
+fn options(deflate: bool) -> ClientOptions {
+    ClientOptions {
+        config: Some(WsConfig {
+            ping_interval: None,
+            deflate,
+            ..WsConfig::default()
+        }),
+        ..ClientOptions::default()
     }
 }
 
@@ -202,12 +270,14 @@ fn tcp_echo_server() -> SocketAddr {
     addr
 }
 
-/// The child: `n` subscribers to `/channels/{name}/ws`; prints each one's
-/// receipt time, one per line.
-fn subscribers(n: usize, target: &str) {
+/// The child: `n` subscribers to `/channels/{name}/ws`, offering
+/// permessage-deflate or not; prints each one's receipt time, one per line.
+fn subscribers(n: usize, target: &str, deflate: bool) {
     let (addr, name) = target.split_once('/').expect("ADDR/CHANNEL");
     let url = format!("ws://{addr}/channels/{name}/ws");
-    let sockets: Vec<_> = (0..n).map(|_| connect(&url).expect("connect")).collect();
+    let sockets: Vec<_> = (0..n)
+        .map(|_| connect_with(&url, options(deflate)).expect("connect"))
+        .collect();
     let readers = 100.min(n);
     let mut shares: Vec<Vec<_>> = (0..readers).map(|_| Vec::new()).collect();
     for (i, socket) in sockets.into_iter().enumerate() {
