@@ -3,10 +3,17 @@
 //! each block sent stored, with the fixed Huffman codes, or with codes of its
 //! own (whichever is smallest), and each message ended by a sync flush.
 //!
-//! - **LZ77 (§3.2.5).** Every position is hashed by its next three bytes;
-//!   each hash keeps a chain of earlier positions with it. At each position
-//!   the longest match (3 to 258 bytes) among the nearest candidates within
-//!   the window is taken, else the literal byte.
+//! - **LZ77 (§3.2.5, §4).** Every position is hashed by its next three
+//!   bytes (multiplied by a constant, the top bits kept); each hash keeps a
+//!   chain of earlier positions with it. At each position the longest match
+//!   (3 to 258 bytes) among the 64 nearest candidates within the window is
+//!   taken, else the literal byte. The hash table is sized to the work: 2^8
+//!   entries for a short message alone, growing with the buffer up to the
+//!   window's size. The chains live in the [`Deflater`], over a buffer of
+//!   the history followed by the new message, so with context takeover a
+//!   message hashes only its own bytes; once the buffer holds two windows,
+//!   its front is dropped and every position in the tables moved back
+//!   (zlib's slide), O(1) a byte. Long messages go through 64 KiB at a time.
 //! - **Huffman codes (§3.2.2, §3.2.7).** A block's literal/length and
 //!   distance codes are built from its own symbol counts (a Huffman tree,
 //!   its lengths then cut to 15 bits and the code repaired to stay a prefix
@@ -39,12 +46,30 @@
 use super::inflate::{CLEN_ORDER, DIST_BASE, DIST_EXTRA, LENGTH_BASE, LENGTH_EXTRA};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::fmt;
 
+/// The shortest and longest matches a length code can say (§3.2.5).
 const MIN_MATCH: usize = 3;
 const MAX_MATCH: usize = 258;
 /// How many earlier positions are tried for a match, at most.
 const MAX_CHAIN: usize = 64;
-const HASH_BITS: u32 = 15;
+/// The smallest hash table, 2^8 entries: below that, a short message's
+/// three-byte strings collide more than the table saves.
+const MIN_TABLE_BITS: u32 = 8;
+/// Knuth's multiplicative hash constant, 2^32 divided by the golden ratio
+/// (odd): the top bits of `trigram * HASH_MULTIPLIER` depend on all three
+/// bytes, so any table size takes them from there.
+const HASH_MULTIPLIER: u32 = 0x9E37_79B1;
+/// A hash chain entry that points nowhere. Entries hold positions plus one,
+/// so that a slide's saturating subtraction turns every position that falls
+/// off the front into this.
+const EMPTY: u32 = 0;
+/// How much of a message is taken into the buffer at once: longer messages
+/// go through in pieces, so the buffer stays within `2 × window + PIECE`
+/// bytes (its positions fit a `u32`) however long the message. Matches and
+/// blocks do not cross a piece's end, which costs at most one block header
+/// and one short match per 64 KiB.
+const PIECE: usize = 64 * 1024;
 /// The most symbols one block carries before another begins.
 const BLOCK_SYMBOLS: usize = 16 * 1024;
 const END_OF_BLOCK: usize = 256;
@@ -58,10 +83,27 @@ enum Token {
 
 /// A compressor whose window reaches into earlier messages (context
 /// takeover), unless [`Deflater::reset`] clears it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Deflater {
-    history: Vec<u8>,
-    window: usize,
+    /// The window's history, then the piece of a message being compressed.
+    /// Slid forward by a multiple of the window once it holds two windows.
+    buffer: Vec<u8>,
+    /// The hash chains over `buffer`, kept from one message to the next.
+    chains: Chains,
+    window_bits: u32,
+    /// One piece's symbols; kept to reuse the allocation.
+    tokens: Vec<Token>,
+}
+
+impl fmt::Debug for Deflater {
+    /// The sizes only: the tables run to 256 KiB.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deflater")
+            .field("window", &self.window())
+            .field("history", &self.buffer.len())
+            .field("hash_table", &self.chains.head.len())
+            .finish()
+    }
 }
 
 impl Deflater {
@@ -70,27 +112,59 @@ impl Deflater {
     /// was promised).
     pub fn new(window_bits: u8) -> Deflater {
         Deflater {
-            history: Vec::new(),
-            window: 1 << window_bits.clamp(8, 15),
+            buffer: Vec::new(),
+            chains: Chains::default(),
+            window_bits: u32::from(window_bits.clamp(8, 15)),
+            tokens: Vec::new(),
         }
     }
 
     /// Forgets earlier messages: the next one is compressed alone (no
-    /// context takeover).
+    /// context takeover). Cheap: the tables are refilled only as far as the
+    /// next message needs them.
     pub fn reset(&mut self) {
-        self.history.clear();
+        self.buffer.clear();
+        self.chains.clear();
     }
 
     /// Appends `data` compressed to `out`: its blocks, then a sync flush
     /// without its last four bytes (RFC 7692 §7.2.1).
     pub fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        let base = self.history.len();
-        let mut buffer = std::mem::take(&mut self.history);
-        buffer.extend_from_slice(data);
-        let tokens = lz77(&buffer, base, self.window);
         let mut bits = BitWriter::new(out);
-        let mut at = base;
-        for block in tokens.chunks(BLOCK_SYMBOLS) {
+        for piece in data.chunks(PIECE) {
+            self.compress_piece(piece, &mut bits);
+        }
+        // The sync flush: an empty stored block, not final, whose LEN and
+        // NLEN (`00 00 FF FF`) are exactly the four bytes RFC 7692 removes.
+        bits.put(0, 3);
+        bits.align();
+    }
+
+    fn window(&self) -> usize {
+        1 << self.window_bits
+    }
+
+    /// LZ77 over `piece`, matching back into the history, then its blocks.
+    fn compress_piece(&mut self, piece: &[u8], bits: &mut BitWriter<'_>) {
+        let window = self.window();
+        let start = self.buffer.len();
+        self.buffer.extend_from_slice(piece);
+        let table_bits = (self.buffer.len().next_power_of_two().trailing_zeros())
+            .clamp(MIN_TABLE_BITS, self.window_bits);
+        self.chains.fit(table_bits, &self.buffer, window);
+        // The last two positions of the previous piece have their third
+        // byte now.
+        self.chains.insert_up_to(&self.buffer, start);
+        self.tokens.clear();
+        lz77(
+            &mut self.chains,
+            &self.buffer,
+            start,
+            window,
+            &mut self.tokens,
+        );
+        let mut at = start;
+        for block in self.tokens.chunks(BLOCK_SYMBOLS) {
             let covered: usize = block
                 .iter()
                 .map(|t| match t {
@@ -98,80 +172,178 @@ impl Deflater {
                     Token::Match { length, .. } => usize::from(*length),
                 })
                 .sum();
-            write_block(&mut bits, block, &buffer[at..at + covered]);
+            write_block(bits, block, &self.buffer[at..at + covered]);
             at += covered;
         }
-        // The sync flush: an empty stored block, not final, whose LEN and
-        // NLEN (`00 00 FF FF`) are exactly the four bytes RFC 7692 removes.
-        bits.put(0, 3);
-        bits.align();
-        let keep = buffer.len().min(self.window);
-        buffer.drain(..buffer.len() - keep);
-        self.history = buffer;
+        self.slide();
+    }
+
+    /// Once the buffer holds two windows, drops all but the last one to two
+    /// windows from its front, as zlib does: each byte is moved at most
+    /// twice and each table entry rewritten once per window of input, so
+    /// keeping the chains costs O(1) a byte. The offset is a whole number of
+    /// windows so that `previous`, indexed by position modulo the window,
+    /// keeps its slots.
+    fn slide(&mut self) {
+        let window = self.window();
+        if self.buffer.len() < 2 * window {
+            return;
+        }
+        let offset = (self.buffer.len() - window) / window * window;
+        self.buffer.drain(..offset);
+        self.chains.slide(offset);
     }
 }
 
-/// LZ77 over `buffer[start..]`, matching back into all of `buffer` within
-/// `window`.
-fn lz77(buffer: &[u8], start: usize, window: usize) -> Vec<Token> {
-    let hash = |at: usize| -> usize {
-        let h = (u32::from(buffer[at]) << 10)
-            ^ (u32::from(buffer[at + 1]) << 5)
-            ^ u32::from(buffer[at + 2]);
-        (h & ((1 << HASH_BITS) - 1)) as usize
-    };
-    let mut head = vec![usize::MAX; 1 << HASH_BITS];
-    let mut previous = vec![usize::MAX; buffer.len()];
-    let insert = |at: usize, head: &mut Vec<usize>, previous: &mut Vec<usize>| {
-        if at + MIN_MATCH <= buffer.len() {
-            let h = hash(at);
-            previous[at] = head[h];
-            head[h] = at;
-        }
-    };
-    for at in 0..start {
-        insert(at, &mut head, &mut previous);
+/// Hash chains (§4 of RFC 1951 describes zlib's): for each hash of three
+/// bytes, the most recent position with it, and from each position the one
+/// before it with the same hash.
+#[derive(Clone, Debug, Default)]
+struct Chains {
+    /// For each hash, the newest position with it, plus one (or [`EMPTY`]).
+    /// Empty after a reset, until [`Chains::fit`] sizes it to the message.
+    head: Vec<u32>,
+    /// For each position, the previous one with its hash, plus one; indexed
+    /// by position modulo the length, which is the window, or the table's
+    /// length while all of the buffer fits in that.
+    previous: Vec<u32>,
+    /// `head.len()` is `2^bits`.
+    bits: u32,
+    /// The positions before this one are in the chains; the last two of the
+    /// buffer wait for the third byte that the next piece brings.
+    hashed: usize,
+}
+
+impl Chains {
+    /// Forgets every position.
+    fn clear(&mut self) {
+        self.head.clear();
+        self.hashed = 0;
     }
-    let mut tokens = Vec::new();
-    let mut at = start;
-    while at < buffer.len() {
-        let (mut best_length, mut best_distance) = (0, 0);
-        if at + MIN_MATCH <= buffer.len() {
-            let longest = (buffer.len() - at).min(MAX_MATCH);
-            let mut candidate = head[hash(at)];
-            let mut tried = 0;
-            while candidate != usize::MAX && at - candidate <= window && tried < MAX_CHAIN {
-                let length = buffer[candidate..]
-                    .iter()
-                    .zip(&buffer[at..at + longest])
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                if length > best_length {
-                    (best_length, best_distance) = (length, at - candidate);
+
+    /// Makes the tables `2^bits` long, if they are shorter. The positions of
+    /// the last window are hashed again (into a bigger table each hash takes
+    /// other bits); older ones could not be matched anyway. Tables only grow
+    /// until a reset, so this happens at most eight times per reset.
+    fn fit(&mut self, bits: u32, buffer: &[u8], window: usize) {
+        if !self.head.is_empty() && self.bits >= bits {
+            return;
+        }
+        self.bits = bits;
+        for table in [&mut self.head, &mut self.previous] {
+            table.clear();
+            table.resize(1 << bits, EMPTY);
+        }
+        let end = self.hashed;
+        self.hashed = end.saturating_sub(window);
+        self.insert_up_to(buffer, end);
+    }
+
+    /// The table index of the three bytes at the start of `bytes`.
+    fn hash(&self, bytes: &[u8]) -> usize {
+        let trigram = u32::from(bytes[0]) | u32::from(bytes[1]) << 8 | u32::from(bytes[2]) << 16;
+        (trigram.wrapping_mul(HASH_MULTIPLIER) >> (32 - self.bits)) as usize
+    }
+
+    /// Puts every position before `end` in its chain, except the last two of
+    /// the buffer, whose three bytes are not all there yet.
+    fn insert_up_to(&mut self, buffer: &[u8], end: usize) {
+        let end = end.min(buffer.len().saturating_sub(MIN_MATCH - 1));
+        let mask = self.previous.len() - 1;
+        while self.hashed < end {
+            let h = self.hash(&buffer[self.hashed..]);
+            self.previous[self.hashed & mask] = self.head[h];
+            self.head[h] = self.hashed as u32 + 1;
+            self.hashed += 1;
+        }
+    }
+
+    /// The longest match (length, distance) for `buffer[at..]` among the
+    /// first [`MAX_CHAIN`] candidates within `window`; length 0 if none.
+    /// Every position before `at` must be hashed, and none after.
+    fn longest_match(&self, buffer: &[u8], at: usize, window: usize) -> (usize, usize) {
+        let mut best = (0, 0);
+        if at + MIN_MATCH > buffer.len() {
+            return best;
+        }
+        let longest = (buffer.len() - at).min(MAX_MATCH);
+        let mask = self.previous.len() - 1;
+        let mut candidate = self.head[self.hash(&buffer[at..])];
+        for _ in 0..MAX_CHAIN {
+            if candidate == EMPTY {
+                break;
+            }
+            let position = candidate as usize - 1;
+            // Stopping here also keeps `previous[position & mask]` this
+            // position's own: the slot is reused only by `position + window`.
+            if at - position > window {
+                break;
+            }
+            // Only a candidate that agrees on the byte just past the best
+            // match so far can beat it: one comparison rejects most.
+            if buffer[position + best.0] == buffer[at + best.0] {
+                let length = match_length(&buffer[position..], &buffer[at..at + longest]);
+                if length > best.0 {
+                    best = (length, at - position);
                     if length == longest {
                         break;
                     }
                 }
-                candidate = previous[candidate];
-                tried += 1;
             }
+            candidate = self.previous[position & mask];
         }
-        if best_length >= MIN_MATCH {
+        best
+    }
+
+    /// Moves every position `offset` back; those before it become empty.
+    fn slide(&mut self, offset: usize) {
+        let offset = offset as u32;
+        for entry in self.head.iter_mut().chain(self.previous.iter_mut()) {
+            *entry = entry.saturating_sub(offset);
+        }
+        self.hashed -= offset as usize;
+    }
+}
+
+/// How many bytes at the start of `a` and `b` are equal (at most
+/// `b.len()`; `a` is at least as long), eight at a time: the first differing
+/// bit of two little-endian words tells the first differing byte.
+fn match_length(a: &[u8], b: &[u8]) -> usize {
+    let mut length = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let x = u64::from_le_bytes(x.try_into().expect("bug: eight bytes"));
+        let y = u64::from_le_bytes(y.try_into().expect("bug: eight bytes"));
+        if x != y {
+            return length + (x ^ y).trailing_zeros() as usize / 8;
+        }
+        length += 8;
+    }
+    length
+        + a[length..]
+            .iter()
+            .zip(&b[length..])
+            .take_while(|(x, y)| x == y)
+            .count()
+}
+
+/// Greedy LZ77 over `buffer[start..]` onto `tokens`: at each position the
+/// longest match within `window`, else the literal byte.
+fn lz77(chains: &mut Chains, buffer: &[u8], start: usize, window: usize, tokens: &mut Vec<Token>) {
+    let mut at = start;
+    while at < buffer.len() {
+        let (length, distance) = chains.longest_match(buffer, at, window);
+        if length >= MIN_MATCH {
             tokens.push(Token::Match {
-                length: best_length as u16,
-                distance: best_distance as u16,
+                length: length as u16,
+                distance: distance as u16,
             });
-            for k in at..at + best_length {
-                insert(k, &mut head, &mut previous);
-            }
-            at += best_length;
+            at += length;
         } else {
             tokens.push(Token::Literal(buffer[at]));
-            insert(at, &mut head, &mut previous);
             at += 1;
         }
+        chains.insert_up_to(buffer, at);
     }
-    tokens
 }
 
 /// The symbol and extra bits of a match length (§3.2.5).
@@ -566,6 +738,190 @@ impl<'a> BitWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::inflate::Inflater;
+
+    /// Deterministic noise (xorshift), so that failures repeat.
+    fn noise(seed: u64, len: usize) -> Vec<u8> {
+        let mut state = seed.max(1);
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    /// Message `i` of a stream: JSON that repeats within and across
+    /// messages, with a run of noise that does not.
+    fn message(i: usize, len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut record = 0;
+        while out.len() < len {
+            if record % 5 == 4 {
+                out.extend_from_slice(&noise((i * 31 + record) as u64, 40));
+            } else {
+                out.extend_from_slice(
+                    format!(
+                        r#"{{"id":{i},"n":{record},"event":"reading","v":{}}},"#,
+                        i % 7
+                    )
+                    .as_bytes(),
+                );
+            }
+            record += 1;
+        }
+        out.truncate(len);
+        out
+    }
+
+    /// Compresses `data`, then inflates it as RFC 7692 §7.2.2 says (the
+    /// removed `00 00 FF FF` appended again), and checks it came back.
+    fn round_trip(deflater: &mut Deflater, inflater: &mut Inflater, data: &[u8]) -> Vec<u8> {
+        let mut compressed = Vec::new();
+        deflater.compress(data, &mut compressed);
+        let mut input = compressed.clone();
+        input.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        let mut out = Vec::new();
+        inflater
+            .inflate(&input, &mut out, 1 << 30)
+            .unwrap_or_else(|e| panic!("{deflater:?}: {e}"));
+        assert!(out == data, "{deflater:?}: {} bytes differ", data.len());
+        compressed
+    }
+
+    /// The same message compressed by a new compressor.
+    fn alone(bits: u8, data: &[u8]) -> Vec<u8> {
+        let mut compressed = Vec::new();
+        Deflater::new(bits).compress(data, &mut compressed);
+        compressed
+    }
+
+    /// With context takeover, 200 messages of 1 KiB take the buffer past
+    /// two windows many times: every slide must leave chains that only
+    /// point at the right bytes, and the inflater, keeping its own window,
+    /// must read each message back.
+    #[test]
+    fn context_across_slides() {
+        for bits in [8, 9, 12, 15] {
+            let mut deflater = Deflater::new(bits);
+            let mut inflater = Inflater::new(bits);
+            let mut total = (0, 0);
+            for i in 0..200 {
+                let data = message(i, 1024);
+                total.0 += data.len();
+                total.1 += round_trip(&mut deflater, &mut inflater, &data).len();
+                assert!(deflater.buffer.len() < 2 * deflater.window() + 1024);
+            }
+            // The earlier messages do help: better than each one alone.
+            let alone: usize = (0..200).map(|i| alone(bits, &message(i, 1024)).len()).sum();
+            assert!(total.1 < alone, "bits {bits}: {total:?}, alone {alone}");
+        }
+    }
+
+    /// A message after a reset is compressed exactly as by a new compressor,
+    /// in the middle of a context stream; the stream goes on after it.
+    #[test]
+    fn reset_in_a_context_stream() {
+        for bits in [8, 15] {
+            let mut deflater = Deflater::new(bits);
+            let mut inflater = Inflater::new(bits);
+            for i in 0..40 {
+                let data = message(i, 300 + 37 * i);
+                if i % 13 == 12 {
+                    deflater.reset();
+                    inflater.reset();
+                    let compressed = round_trip(&mut deflater, &mut inflater, &data);
+                    assert_eq!(compressed, alone(bits, &data), "bits {bits}, message {i}");
+                } else {
+                    round_trip(&mut deflater, &mut inflater, &data);
+                }
+            }
+        }
+    }
+
+    /// Messages longer than the window, and than a piece, with and without
+    /// context: long runs, noise and repeats that reach just past the window.
+    #[test]
+    fn messages_longer_than_the_window() {
+        let run = vec![b'x'; 3 * PIECE + 5];
+        let noisy = noise(9, PIECE + 1000);
+        let repeats: Vec<u8> = (0..20).flat_map(|i| message(i % 3, 33_000)).collect();
+        for bits in [8, 9, 12, 15] {
+            for takeover in [false, true] {
+                let mut deflater = Deflater::new(bits);
+                let mut inflater = Inflater::new(bits);
+                for data in [&run, &noisy, &repeats, &run] {
+                    if !takeover {
+                        deflater.reset();
+                        inflater.reset();
+                    }
+                    round_trip(&mut deflater, &mut inflater, data);
+                }
+            }
+        }
+        // Long repeats still compress across pieces.
+        assert!(alone(15, &run).len() < 1000);
+    }
+
+    /// No match reaches further back than the window, even where the same
+    /// bytes sit one byte further back.
+    #[test]
+    fn matches_stay_within_the_window() {
+        for bits in [8u8, 10] {
+            let window = 1usize << bits;
+            let block = noise(u64::from(bits), window + 1);
+            let data = [block.as_slice(), &block, &block].concat();
+            let mut deflater = Deflater::new(bits);
+            deflater.compress(&data, &mut Vec::new());
+            for token in &deflater.tokens {
+                if let Token::Match { distance, .. } = *token {
+                    assert!(usize::from(distance) <= window, "{distance} > {window}");
+                }
+            }
+        }
+    }
+
+    /// An empty message is the sync flush alone, `00` once its four bytes are
+    /// removed (RFC 7692 §7.2.3.6), and leaves the context as it was.
+    #[test]
+    fn empty_messages() {
+        for bits in [8, 15] {
+            let mut deflater = Deflater::new(bits);
+            let mut inflater = Inflater::new(bits);
+            assert_eq!(round_trip(&mut deflater, &mut inflater, b""), [0x00]);
+            for i in 0..30 {
+                let data = if i % 3 == 0 {
+                    Vec::new()
+                } else {
+                    message(i, 500)
+                };
+                round_trip(&mut deflater, &mut inflater, &data);
+            }
+            // Two bytes, whose positions wait for a third, then nothing.
+            round_trip(&mut deflater, &mut inflater, b"ab");
+            assert_eq!(round_trip(&mut deflater, &mut inflater, b""), [0x00]);
+            round_trip(&mut deflater, &mut inflater, b"abab");
+        }
+    }
+
+    /// After a large message and a reset, a tiny message gets a table sized
+    /// to it, not to the window, and the same bytes as from a new compressor.
+    #[test]
+    fn tiny_message_after_a_large_one() {
+        let mut deflater = Deflater::new(15);
+        let mut inflater = Inflater::new(15);
+        round_trip(&mut deflater, &mut inflater, &message(1, 100_000));
+        assert_eq!(deflater.chains.head.len(), 1 << 15);
+        deflater.reset();
+        inflater.reset();
+        let tiny = b"{\"id\":1,\"id\":1}";
+        let compressed = round_trip(&mut deflater, &mut inflater, tiny);
+        assert_eq!(compressed, alone(15, tiny));
+        assert_eq!(deflater.chains.head.len(), 1 << MIN_TABLE_BITS);
+        assert_eq!(deflater.chains.previous.len(), 1 << MIN_TABLE_BITS);
+    }
 
     /// Counts that make a Huffman tree deeper than the limit (Fibonacci
     /// numbers) still give a complete prefix code within it: Kraft sum 1.
