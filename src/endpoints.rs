@@ -214,7 +214,7 @@ impl Endpoints {
     }
 
     /// The access policy, for a transport mounted by hand beside these (the
-    /// TCP line protocol: [`crate::transport::tcp::handler`]).
+    /// TCP line protocol: `transport::tcp::handler`, feature `tcp`).
     pub fn access_policy(&self) -> Access {
         self.access.clone()
     }

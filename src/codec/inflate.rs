@@ -141,7 +141,7 @@ impl Inflater {
         let mut state = Decoder {
             bits: Bits::new(input),
             out: buffer,
-            limit: prefix + limit.saturating_sub(start),
+            limit: prefix.saturating_add(limit.saturating_sub(start)),
         };
         let result = state.blocks();
         let mut buffer = state.out;
@@ -407,6 +407,19 @@ mod tests {
         let mut out = Vec::new();
         inflater.inflate(&input, &mut out, 1 << 20)?;
         Ok(out)
+    }
+
+    /// No limit at all (`usize::MAX`) is a limit like any other, even with
+    /// history kept from an earlier message.
+    #[test]
+    fn the_largest_limit_does_not_overflow() {
+        let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff];
+        let mut inflater = Inflater::new(15);
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            inflater.inflate(&hello, &mut out, usize::MAX).unwrap();
+            assert_eq!(out, b"Hello");
+        }
     }
 
     /// The examples of RFC 7692 §7.2.3.

@@ -239,7 +239,7 @@ impl Channels {
 impl Hub {
     /// Creates an empty hub with these limits. With Redis servers in the
     /// configuration, it links to them without waiting for them to answer
-    /// (see [`Hub::connect`]).
+    /// (see `Hub::connect`, feature `redis`).
     ///
     /// # Panics
     ///
