@@ -103,7 +103,10 @@ fn main() {
     }
 
     let message = reading_json(1024);
-    println!("\nfan-out of one {}-byte JSON message to N /ws subscribers", message.len());
+    println!(
+        "\nfan-out of one {}-byte JSON message to N /ws subscribers",
+        message.len()
+    );
     println!(
         "{:>8} {:>22} {:>12} {:>10} {:>10} {:>10}",
         "N", "", "frame bytes", "p50 ms", "p99 ms", "last ms"
@@ -144,7 +147,11 @@ fn main() {
             latencies.sort_by(f64::total_cmp);
             println!(
                 "{n:>8} {:>22} {:>12} {:>10.1} {:>10.1} {:>10.1}",
-                if compressed { "permessage-deflate" } else { "plain" },
+                if compressed {
+                    "permessage-deflate"
+                } else {
+                    "plain"
+                },
                 frame_bytes(&name, &message, compressed),
                 quantile(&latencies, 0.5),
                 quantile(&latencies, 0.99),

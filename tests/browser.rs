@@ -117,11 +117,16 @@ fn stat(api: &TestServer, label: &str, counter: &str) -> u64 {
 #[cfg(feature = "deflate")]
 fn websocket_compressed(browser: &mut Browser, api: &TestServer, channel: &str) {
     let answers = browser.websocket_events("Network.webSocketHandshakeResponseReceived");
-    assert!(!answers.is_empty(), "DevTools reported no WebSocket handshake");
+    assert!(
+        !answers.is_empty(),
+        "DevTools reported no WebSocket handshake"
+    );
     for answer in &answers {
         let lower = answer.to_ascii_lowercase();
         assert!(
-            lower.contains(r#""sec-websocket-extensions":"permessage-deflate; server_no_context_takeover"#),
+            lower.contains(
+                r#""sec-websocket-extensions":"permessage-deflate; server_no_context_takeover"#
+            ),
             "the 101 accepts permessage-deflate: {answer}"
         );
     }

@@ -413,7 +413,9 @@ mod tests {
     /// history kept from an earlier message.
     #[test]
     fn the_largest_limit_does_not_overflow() {
-        let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff];
+        let hello = [
+            0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff,
+        ];
         let mut inflater = Inflater::new(15);
         for _ in 0..2 {
             let mut out = Vec::new();

@@ -30,7 +30,7 @@
 //! The session runs over any [`Socket`], so its tests use an in-memory pipe.
 
 use super::close::{code, CloseFrame};
-use super::frame::{self, Frame, FrameError, OpCode, Role};
+use super::frame::{self, Frame, FrameError, Header, OpCode, Role};
 pub use super::sender::Sender;
 use crate::codec::utf8::Utf8Stream;
 use crate::codec::Parsed;
@@ -234,10 +234,39 @@ pub(super) struct Partial {
     utf8: Utf8Stream,
 }
 
-/// How far the frame still arriving has been checked (text frames only).
-struct InFlight {
-    checked: usize,
+/// A frame whose header is here and whose payload is still arriving. The
+/// payload is read straight into its own buffer, unmasked in place and (for
+/// text) checked as it comes: a large frame is copied once, from the kernel,
+/// and invalid UTF-8 fails the connection as soon as its bytes are here, even
+/// in the middle of a frame (§8.1).
+struct Arriving {
+    header: Header,
+    /// Room for the payload, grown [`LARGE_READ`] at a time; the first
+    /// `received` bytes have arrived and are unmasked.
+    payload: Vec<u8>,
+    received: usize,
+    /// For text: the UTF-8 state after the bytes received, the message's
+    /// earlier fragments included.
     utf8: Option<Utf8Stream>,
+}
+
+impl Arriving {
+    /// Unmasks and checks the `n` bytes just read after `received`.
+    fn arrived(&mut self, n: usize) -> Result<(), Violation> {
+        let new = &mut self.payload[self.received..self.received + n];
+        if let Some(key) = self.header.mask {
+            frame::apply_mask(new, key, self.received);
+        }
+        self.received += n;
+        match self.utf8.as_mut().map(|utf8| utf8.feed(new)) {
+            Some(Err(_)) => Err(Violation::InvalidUtf8),
+            _ => Ok(()),
+        }
+    }
+
+    fn is_complete(&self) -> bool {
+        self.received as u64 == self.header.length
+    }
 }
 
 /// One WebSocket connection: the reading half, and a [`Sender`] for writing.
@@ -248,7 +277,7 @@ pub struct WebSocket {
     pub(super) config: WsConfig,
     pub(super) buf: Vec<u8>,
     pub(super) partial: Option<Partial>,
-    in_flight: Option<InFlight>,
+    arriving: Option<Arriving>,
     pub(super) state: State,
     last_heard: Instant,
     read_timeout: Option<Duration>,
@@ -273,7 +302,9 @@ const SMALL_READ: usize = 4096;
 /// The smaller stack buffer of [`WsConfig::read_buffer`], for sessions that
 /// mostly wait.
 pub const QUIET_READ: usize = 512;
-/// The most one read asks for while a large frame arrives.
+/// The most one read asks for while a frame's payload arrives (the payload's
+/// buffer grows by this much at most per read, so a peer that announces a
+/// huge frame and sends little gets little memory).
 const LARGE_READ: usize = 1 << 20;
 /// The shortest read timeout the session sets: a timer due now still waits
 /// this long, so that a late timer never spins.
@@ -295,7 +326,7 @@ impl WebSocket {
             config,
             buf: leftover,
             partial: None,
-            in_flight: None,
+            arriving: None,
             state: State::Open,
             last_heard: Instant::now(),
             read_timeout: None,
@@ -420,21 +451,87 @@ impl WebSocket {
             if self.state == State::Closed {
                 return Err(Error::Closed);
             }
-            match frame::parse_with(&self.buf, self.role, self.config.max_frame, self.rsv1()) {
-                Err(error) => return Err(self.fail(Violation::Frame(error))),
-                Ok(Parsed::Complete { value, consumed }) => {
-                    self.buf.drain(..consumed);
-                    self.in_flight = None;
-                    self.last_heard = Instant::now();
-                    if let Some(message) = self.handle(value)? {
-                        return Ok(message);
-                    }
-                    continue;
+            if let Some((frame, checked)) = self.next_frame()? {
+                self.last_heard = Instant::now();
+                if let Some(message) = self.handle(frame, checked)? {
+                    return Ok(message);
                 }
-                Ok(Parsed::NeedMore) => self.check_partial_text()?,
+                continue;
             }
             self.fill()?;
         }
+    }
+
+    /// The next frame if it is here whole, with the UTF-8 state its payload
+    /// was already checked to (a text frame that arrived in pieces). A frame
+    /// whose header is here but not all its payload becomes the one
+    /// [`Arriving`].
+    fn next_frame(&mut self) -> Result<Option<(Frame, Option<Utf8Stream>)>, Error> {
+        if let Some(arriving) = self.arriving.take_if(|a| a.is_complete()) {
+            let Arriving {
+                header,
+                payload,
+                utf8,
+                ..
+            } = arriving;
+            let frame = Frame {
+                fin: header.fin,
+                opcode: header.opcode,
+                compressed: header.compressed,
+                payload,
+            };
+            return Ok(Some((frame, utf8)));
+        }
+        if self.arriving.is_some() {
+            return Ok(None);
+        }
+        let header = match frame::parse_header_with(
+            &self.buf,
+            self.role,
+            self.config.max_frame,
+            self.rsv1(),
+        ) {
+            Err(error) => return Err(self.fail(Violation::Frame(error))),
+            Ok(Parsed::NeedMore) => return Ok(None),
+            Ok(Parsed::Complete { value, .. }) => value,
+        };
+        let here = self.buf.len() - header.size;
+        if here as u64 >= header.length {
+            // Whole in the buffer (small frames, and bursts of them).
+            return match frame::parse_with(&self.buf, self.role, self.config.max_frame, self.rsv1())
+            {
+                Ok(Parsed::Complete { value, consumed }) => {
+                    self.buf.drain(..consumed);
+                    Ok(Some((value, None)))
+                }
+                _ => unreachable!("bug: a frame whose header parsed and whose bytes are all here"),
+            };
+        }
+        // The payload continues past the buffer: it gets its own, and the
+        // bytes already here move into it.
+        let utf8 = match header.opcode {
+            // Compressed text can only be checked once inflated.
+            _ if header.compressed => None,
+            OpCode::Text => Some(Utf8Stream::default()),
+            OpCode::Continuation => self
+                .partial
+                .as_ref()
+                .filter(|partial| partial.text && !partial.compressed)
+                .map(|partial| partial.utf8.clone()),
+            _ => None,
+        };
+        let mut payload = std::mem::take(&mut self.buf);
+        payload.drain(..header.size);
+        let mut arriving = Arriving {
+            header,
+            payload,
+            received: 0,
+            utf8,
+        };
+        let checked = arriving.arrived(here);
+        self.arriving = Some(arriving);
+        checked.map_err(|violation| self.fail(violation))?;
+        Ok(None)
     }
 
     /// Reads more bytes, with a timeout that serves the keep-alive and closing
@@ -446,15 +543,22 @@ impl WebSocket {
             self.socket.set_read_timeout(Some(timeout))?;
             self.read_timeout = Some(timeout);
         }
-        // Small reads go through a stack buffer (an idle connection keeps no
-        // read buffer); the rest of a large frame is read straight into `buf`.
-        let wanted = self.frame_bytes_missing();
-        let read = if wanted > self.config.read_buffer.min(SMALL_READ) {
-            let start = self.buf.len();
-            self.buf.resize(start + wanted.min(LARGE_READ), 0);
-            let read = self.socket.read(&mut self.buf[start..]);
-            self.buf.truncate(start + *read.as_ref().unwrap_or(&0));
-            read
+        // A payload under way is read straight into its buffer; other reads
+        // go through a buffer on the stack (an idle connection keeps no read
+        // buffer).
+        let read = if let Some(arriving) = self.arriving.as_mut() {
+            let total = usize::try_from(arriving.header.length).expect("bug: at most max_frame");
+            if arriving.received == arriving.payload.len() {
+                let room = (total - arriving.received).min(LARGE_READ);
+                arriving.payload.resize(arriving.received + room, 0);
+            }
+            match self.socket.read(&mut arriving.payload[arriving.received..]) {
+                Ok(n) => match arriving.arrived(n) {
+                    Ok(()) => Ok(n),
+                    Err(violation) => return Err(self.fail(violation)),
+                },
+                Err(e) => Err(e),
+            }
         } else if self.config.read_buffer <= QUIET_READ {
             read_through::<QUIET_READ>(&*self.socket, &mut self.buf)
         } else {
@@ -475,17 +579,6 @@ impl WebSocket {
                 self.abandon();
                 Err(Error::Io(e))
             }
-        }
-    }
-
-    /// How many bytes the frame at the start of `buf` still lacks, if its
-    /// header is there (0 otherwise).
-    fn frame_bytes_missing(&self) -> usize {
-        match frame::parse_header_with(&self.buf, self.role, self.config.max_frame, self.rsv1()) {
-            Ok(Parsed::Complete { value, .. }) => {
-                (value.size + value.length as usize).saturating_sub(self.buf.len())
-            }
-            _ => 0,
         }
     }
 
@@ -528,7 +621,13 @@ impl WebSocket {
     }
 
     /// Acts on one frame; returns a message when one is complete.
-    fn handle(&mut self, frame: Frame) -> Result<Option<Message>, Error> {
+    /// `checked` is the UTF-8 state a text frame's payload was already
+    /// checked to as it arrived.
+    fn handle(
+        &mut self,
+        frame: Frame,
+        checked: Option<Utf8Stream>,
+    ) -> Result<Option<Message>, Error> {
         match frame.opcode {
             OpCode::Ping => {
                 if self.state == State::Open && !self.sender.is_closing() {
@@ -548,7 +647,7 @@ impl WebSocket {
                     data: Vec::new(),
                     utf8: Utf8Stream::default(),
                 };
-                self.append(&mut partial, frame.payload)?;
+                self.append(&mut partial, frame.payload, checked)?;
                 self.complete_or_keep(partial, frame.fin)
             }
             OpCode::Continuation => {
@@ -559,21 +658,33 @@ impl WebSocket {
                 let Some(mut partial) = self.partial.take() else {
                     return Err(self.fail(Violation::ContinuationOutsideMessage));
                 };
-                self.append(&mut partial, frame.payload)?;
+                self.append(&mut partial, frame.payload, checked)?;
                 self.complete_or_keep(partial, frame.fin)
             }
         }
     }
 
-    /// Checks a fragment against the message limit and (for text) UTF-8, and
-    /// adds it to the message. The first fragment's buffer becomes the
-    /// message's, so an unfragmented message is never copied.
-    fn append(&mut self, partial: &mut Partial, payload: Vec<u8>) -> Result<(), Error> {
+    /// Checks a fragment against the message limit and (for text) UTF-8,
+    /// unless it was `checked` as it arrived, and adds it to the message. The
+    /// first fragment's buffer becomes the message's, so an unfragmented
+    /// message is never copied.
+    fn append(
+        &mut self,
+        partial: &mut Partial,
+        payload: Vec<u8>,
+        checked: Option<Utf8Stream>,
+    ) -> Result<(), Error> {
         if partial.data.len() + payload.len() > self.config.max_message {
             return Err(self.fail(Violation::MessageTooBig));
         }
-        if partial.text && !partial.compressed && partial.utf8.feed(&payload).is_err() {
-            return Err(self.fail(Violation::InvalidUtf8));
+        if partial.text && !partial.compressed {
+            match checked {
+                Some(utf8) => partial.utf8 = utf8,
+                None if partial.utf8.feed(&payload).is_err() => {
+                    return Err(self.fail(Violation::InvalidUtf8))
+                }
+                None => {}
+            }
         }
         if partial.data.is_empty() {
             partial.data = payload;
@@ -623,48 +734,6 @@ impl WebSocket {
             Ok(text) => Ok(Some(Message::Text(text))),
             Err(_) => Err(self.fail(Violation::InvalidUtf8)),
         }
-    }
-
-    /// Validates, before the frame is complete, the part of a text frame's
-    /// payload that has arrived: invalid UTF-8 fails the connection as soon as
-    /// its bytes are here, even in the middle of a large frame. Only the bytes
-    /// new since the last call are checked.
-    fn check_partial_text(&mut self) -> Result<(), Error> {
-        let header = match frame::parse_header_with(
-            &self.buf,
-            self.role,
-            self.config.max_frame,
-            self.rsv1(),
-        ) {
-            Ok(Parsed::Complete { value, .. }) => value,
-            _ => return Ok(()),
-        };
-        let in_flight = self.in_flight.get_or_insert_with(|| InFlight {
-            checked: 0,
-            // Compressed text can only be checked once inflated.
-            utf8: match (header.opcode, &self.partial) {
-                _ if header.compressed => None,
-                (OpCode::Text, _) => Some(Utf8Stream::default()),
-                (OpCode::Continuation, Some(partial)) if partial.text && !partial.compressed => {
-                    Some(partial.utf8.clone())
-                }
-                _ => None, // not text: nothing to check
-            },
-        });
-        let Some(utf8) = in_flight.utf8.as_mut() else {
-            return Ok(());
-        };
-        let arrived = (self.buf.len() - header.size).min(header.length as usize);
-        let start = header.size + in_flight.checked;
-        let mut new = self.buf[start..header.size + arrived].to_vec();
-        if let Some(key) = header.mask {
-            frame::apply_mask(&mut new, key, in_flight.checked);
-        }
-        in_flight.checked = arrived;
-        if utf8.feed(&new).is_err() {
-            return Err(self.fail(Violation::InvalidUtf8));
-        }
-        Ok(())
     }
 }
 
