@@ -42,6 +42,7 @@
 use super::{list_has_token, Error};
 use crate::codec::number::{decimal, hex_digit};
 use crate::net::Socket;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
@@ -163,7 +164,7 @@ impl Request {
     pub fn query(&self, name: &str) -> Option<String> {
         self.query_string()?.split('&').find_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(key) == name).then(|| form_decode(value))
+            (decode(key) == name).then(|| form_decode(value))
         })
     }
 
@@ -279,7 +280,16 @@ impl Request {
 /// Decodes `%XX` escapes and `+` (WHATWG URL, "application/x-www-form-urlencoded
 /// parsing"). Malformed escapes are kept as they are.
 pub fn form_decode(s: &str) -> String {
+    decode(s).into_owned()
+}
+
+/// [`form_decode`], borrowing `s` when it has nothing to decode (the usual
+/// case for a query's keys), so that looking a key up allocates nothing.
+fn decode(s: &str) -> Cow<'_, str> {
     let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b == b'+' || b == b'%') {
+        return Cow::Borrowed(s);
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -296,7 +306,10 @@ pub fn form_decode(s: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    match String::from_utf8(out) {
+        Ok(text) => Cow::Owned(text),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
 }
 
 fn hex_at(bytes: &[u8], i: usize) -> Option<u8> {

@@ -309,7 +309,7 @@ impl Response {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"Date: ");
-        out.extend_from_slice(http_date(SystemTime::now()).as_bytes());
+        write_http_date(out, SystemTime::now());
         out.extend_from_slice(b"\r\n");
         match framing {
             Framing::Length(n) => {
@@ -404,6 +404,17 @@ pub fn status_has_body(status: u16) -> bool {
 /// Formats a time as an IMF-fixdate (RFC 9110 §5.6.7), the one date format a
 /// sender may generate: `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(time: SystemTime) -> String {
+    let mut out = Vec::with_capacity(IMF_FIXDATE_LEN);
+    write_http_date(&mut out, time);
+    String::from_utf8(out).expect("bug: an IMF-fixdate is ASCII")
+}
+
+/// The length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+const IMF_FIXDATE_LEN: usize = 29;
+
+/// Appends [`http_date`]'s text to `out`, without a `String` of its own: a
+/// response head is written into a buffer that already has the room.
+fn write_http_date(out: &mut Vec<u8>, time: SystemTime) {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -412,7 +423,8 @@ pub fn http_date(time: SystemTime) -> String {
     let days = secs / 86_400;
     let (year, month, day) = civil_from_days(days);
     let rem = secs % 86_400;
-    format!(
+    let _ = write!(
+        out,
         "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
         DAYS[(days % 7) as usize], // 1970-01-01 was a Thursday.
         day,
@@ -421,7 +433,7 @@ pub fn http_date(time: SystemTime) -> String {
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
-    )
+    );
 }
 
 /// The proleptic Gregorian (year, month, day) of a day count since 1970-01-01:

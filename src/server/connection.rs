@@ -30,6 +30,12 @@ use std::time::{Duration, Instant};
 /// How many bytes one `read` asks for.
 const READ_CHUNK: usize = 4 * 1024;
 
+/// Room for a response head, reserved once with the body's length added: a
+/// buffer grown a few bytes at a time leaves each smaller buffer it outgrew
+/// in the thread's malloc cache (glibc's tcache), and thousands of
+/// connection threads each keeping such a trail add up to megabytes.
+const HEAD_CAPACITY: usize = 256;
+
 /// The line ends a head may hold besides its request line and fields: the
 /// request line's CRLF, the blank line's, and the empty lines a client may
 /// send first (RFC 9112 §2.2; two are skipped).
@@ -274,6 +280,12 @@ impl KeepAlive<'_> {
                 } else {
                     Framing::None
                 };
+                let body_len = if has_body && !head_only {
+                    bytes.len()
+                } else {
+                    0
+                };
+                out.reserve_exact(HEAD_CAPACITY + body_len);
                 response.write_head(&mut out, version, framing, close);
                 if has_body && !head_only {
                     out.extend_from_slice(&bytes);
@@ -288,6 +300,7 @@ impl KeepAlive<'_> {
                 } else {
                     Framing::None
                 };
+                out.reserve_exact(HEAD_CAPACITY);
                 response.write_head(&mut out, version, framing, close);
                 socket.write_all(&out)?;
                 if !head_only {
@@ -295,6 +308,7 @@ impl KeepAlive<'_> {
                 }
             }
             Body::Upgrade(upgrade) => {
+                out.reserve_exact(HEAD_CAPACITY);
                 response.write_head(&mut out, version, Framing::None, false);
                 socket.write_all(&out)?;
                 let connection = Connection {
