@@ -275,6 +275,36 @@ pub fn deflate_case(rng: &mut Rng) {
     let limit = 4096;
     let _ = Inflater::new(15).inflate(&mutated, &mut out, limit);
     assert!(out.len() <= limit, "{} bytes past the limit", out.len());
+
+    // Context takeover: a run of messages through one compressor and one
+    // inflater, with resets on both sides now and then, past the window's
+    // slides (messages up to 2 KiB against windows from 256 bytes).
+    let (mut deflater, mut inflater) = (Deflater::new(bits), Inflater::new(bits));
+    for _ in 0..rng.below(12) {
+        let mut message = Vec::new();
+        for _ in 0..rng.below(256) {
+            match rng.below(4) {
+                0 => message.push(rng.byte()),
+                1 if !data.is_empty() => {
+                    let from = rng.below(data.len());
+                    message.extend_from_slice(&data[from..data.len().min(from + 16)]);
+                }
+                _ => message.extend_from_slice(words[rng.below(words.len())]),
+            }
+        }
+        if rng.below(8) == 0 {
+            deflater.reset();
+            inflater.reset();
+        }
+        let mut compressed = Vec::new();
+        deflater.compress(&message, &mut compressed);
+        compressed.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        let mut out = Vec::new();
+        inflater
+            .inflate(&compressed, &mut out, 1 << 20)
+            .expect("what the compressor wrote inflates, with context");
+        assert_eq!(out, message);
+    }
 }
 
 pub fn base64_case(rng: &mut Rng) {
