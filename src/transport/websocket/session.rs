@@ -467,13 +467,16 @@ impl WebSocket {
     /// whose header is here but not all its payload becomes the one
     /// [`Arriving`].
     fn next_frame(&mut self) -> Result<Option<(Frame, Option<Utf8Stream>)>, Error> {
-        if let Some(arriving) = self.arriving.take_if(|a| a.is_complete()) {
+        if let Some(arriving) = &self.arriving {
+            if !arriving.is_complete() {
+                return Ok(None);
+            }
             let Arriving {
                 header,
                 payload,
                 utf8,
                 ..
-            } = arriving;
+            } = self.arriving.take().expect("bug: checked just above");
             let frame = Frame {
                 fin: header.fin,
                 opcode: header.opcode,
@@ -481,9 +484,6 @@ impl WebSocket {
                 payload,
             };
             return Ok(Some((frame, utf8)));
-        }
-        if self.arriving.is_some() {
-            return Ok(None);
         }
         let header = match frame::parse_header_with(
             &self.buf,
