@@ -382,10 +382,32 @@ impl Router {
     }
 
     fn dispatch(&self, mut request: Request, origin: Option<&str>) -> Response {
+        let method = request.method();
+        let found = self.routes.iter().find(|route| {
+            (route.method == method || (method == "HEAD" && route.method == "GET"))
+                && route.matches(request.path())
+        });
+        let Some(route) = found else {
+            return self.no_route(&request, origin);
+        };
         let path = request.path().to_owned();
-        let method = request.method().to_owned();
+        for (name, value) in route.params(&path) {
+            request.set_param(name, value);
+        }
+        self.run(route, request)
+    }
+
+    /// The answer to a request no route takes: 404, 405 with `Allow`, or
+    /// the answer to `OPTIONS`. Apart from [`dispatch`](Self::dispatch) so
+    /// that building it takes no room in the frame of every request's
+    /// handler: that frame stays on the stack while a long-poll or a stream
+    /// waits, and each of a waiting thread's stack pages is 4 KiB resident.
+    #[cold]
+    #[inline(never)]
+    fn no_route(&self, request: &Request, origin: Option<&str>) -> Response {
+        untag(request);
+        let (path, method) = (request.path(), request.method());
         if path == "*" {
-            untag(&request);
             // RFC 9112 §3.2.4: the asterisk-form is only for a server-wide OPTIONS.
             return if method == "OPTIONS" {
                 let all: Vec<&str> = self.routes.iter().map(|r| r.method.as_str()).collect();
@@ -394,27 +416,18 @@ impl Router {
                 Response::error(400, "asterisk-form target is only for OPTIONS")
             };
         }
-
-        let mut methods = Vec::new();
-        for route in &self.routes {
-            if !route.matches(&path) {
-                continue;
-            }
-            if route.method == method || (method == "HEAD" && route.method == "GET") {
-                for (name, value) in route.params(&path) {
-                    request.set_param(name, value);
-                }
-                return self.run(route, request);
-            }
-            methods.push(route.method.as_str());
-        }
-        untag(&request);
+        let methods: Vec<&str> = self
+            .routes
+            .iter()
+            .filter(|route| route.matches(path))
+            .map(|route| route.method.as_str())
+            .collect();
         if methods.is_empty() {
             return Response::error(404, "not found");
         }
         let allow = Router::allow(&methods);
         if method == "OPTIONS" {
-            return match self.cors_for(&path, None) {
+            return match self.cors_for(path, None) {
                 Some(cors) => cors.preflight(origin, &allow),
                 None => Response::new(204).header("Allow", allow),
             };

@@ -37,9 +37,14 @@ pub struct Config {
     ///
     /// A bigger stack costs address space, not memory: measured with 5,000
     /// held SSE streams (`examples/stack_cost.rs`), 128 KiB, 512 KiB and
-    /// 1 MiB stacks gave the same resident memory per connection (11.5 KiB,
-    /// of which 8 KiB stack pages, in a release build) and the same four
-    /// memory mappings per thread. A handler with a 200 KB local array
+    /// 1 MiB stacks gave the same resident memory per connection and the same
+    /// four memory mappings per thread. What a thread does cost is the stack
+    /// pages it touches, 4 KiB each, of which the top 4.25 KiB hold glibc's
+    /// thread descriptor and TLS: in a release build, measured with 5,000
+    /// held subscribers (`/proc/PID/smaps`), an SSE stream's thread has 2
+    /// resident pages (8 KiB; 13.2 KiB of peak RSS per subscriber), a
+    /// long-poll's and a WebSocket's 3 (12 KiB; their deepest paths reach
+    /// 8.3 KiB and 9.3 KiB, just past the second page). A handler with a 200 KB local array
     /// aborted the process at 128 KiB, and at 256 KiB in a debug build (which
     /// copies the array twice); 512 KiB is the smallest power of two that
     /// runs it in both, and 12,000 threads of it reserve 6 GiB of address

@@ -112,23 +112,12 @@ fn accept_with(
         .filter(|_| config.deflate)
         .and_then(|offers| deflate::negotiate(offers, shared));
     #[cfg(not(feature = "deflate"))]
-    let _ = shared;
+    let deflate = {
+        let _ = shared;
+    };
     let config = config.clone();
     let upgrade = Response::upgrade(move |connection: Connection| {
-        let ws = WebSocket::new(connection.socket, Role::Server, config, connection.leftover)
-            .watch_shutdown(connection.stopping);
-        #[cfg(feature = "deflate")]
-        let ws = match deflate {
-            Some(params) => ws.with_deflate(deflate::server(params)),
-            None => ws,
-        };
-        // A helper that panics (a pump, or one of the embedder's) leaves the
-        // session in an unknown state: say so with 1011 (RFC 6455 §7.4.1)
-        // before the server closes the connection.
-        let sender = ws.sender();
-        let helpers = connection.helpers.on_panic(move || {
-            let _ = sender.close(code::INTERNAL, "internal error");
-        });
+        let (ws, helpers) = open(connection, config, deflate);
         session(ws, helpers);
     });
     let response = accepted.into_response(upgrade);
@@ -137,6 +126,40 @@ fn accept_with(
         return response.header("Sec-WebSocket-Extensions", params.header());
     }
     response
+}
+
+/// What the handshake agreed on permessage-deflate (RFC 7692), if anything.
+#[cfg(feature = "deflate")]
+type Agreed = Option<deflate::Params>;
+#[cfg(not(feature = "deflate"))]
+type Agreed = ();
+
+/// The session on an upgraded connection, and its helpers.
+///
+/// Never inlined: a `WebSocket` is 368 bytes, and building it here moves it
+/// several times; inlined into the upgrade closure, each copy would stay in
+/// that closure's frame (1.4 KiB) for as long as the session runs, and push a
+/// subscriber's thread onto a third stack page (4 KiB resident per
+/// connection).
+#[inline(never)]
+fn open(connection: Connection, config: WsConfig, deflate: Agreed) -> (WebSocket, Helpers) {
+    let ws = WebSocket::new(connection.socket, Role::Server, config, connection.leftover)
+        .watch_shutdown(connection.stopping);
+    #[cfg(feature = "deflate")]
+    let ws = match deflate {
+        Some(params) => ws.with_deflate(deflate::server(params)),
+        None => ws,
+    };
+    #[cfg(not(feature = "deflate"))]
+    let () = deflate;
+    // A helper that panics (a pump, or one of the embedder's) leaves the
+    // session in an unknown state: say so with 1011 (RFC 6455 §7.4.1)
+    // before the server closes the connection.
+    let sender = ws.sender();
+    let helpers = connection.helpers.on_panic(move || {
+        let _ = sender.close(code::INTERNAL, "internal error");
+    });
+    (ws, helpers)
 }
 
 /// The handler for `/echo`: every message comes back unchanged.
