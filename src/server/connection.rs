@@ -135,12 +135,12 @@ impl KeepAlive<'_> {
     /// [`serve`]'s frame, which stays on the stack while a handler waits
     /// (a long-poll, a stream). Each of a waiting thread's stack pages is
     /// 4 KiB resident per connection; see `Config::stack_size`.
-    #[inline(never)]
     ///
     /// Boxed, so that [`serve`]'s frame holds one copy of the 200-byte request
     /// (the handler's argument) instead of three (this result, the local,
     /// the argument): 400 bytes less on a waiting thread's stack, for one
     /// small allocation per request.
+    #[inline(never)]
     fn read_request(&mut self, handler: &dyn Handler) -> Result<Box<Request>, Stop> {
         let mut request = self.read_head()?;
         let max_body = handler
@@ -289,7 +289,9 @@ impl KeepAlive<'_> {
     /// Into `buf`'s own room, not through an array on the stack: a 4 KiB
     /// array made every connection thread touch a third stack page, 4 KiB of
     /// resident memory per connection for as long as it lives (measured with
-    /// 5,000 held long-polls: 12 KiB of stack each, 8 KiB without it).
+    /// 5,000 held SSE streams: 12 KiB of stack each, 8 KiB without it and
+    /// the other cuts of that change; a long-poll's and a WebSocket's
+    /// deepest paths are still just past 8 KiB, see `Config::stack_size`).
     fn read_once(&mut self) -> io::Result<usize> {
         let start = self.buf.len();
         let room = (self.buf.capacity() - start).max(READ_CHUNK);
