@@ -757,6 +757,7 @@ mod tests {
     //! set short.
     use super::*;
     use crate::net::{pipe, PipeEnd};
+    use std::io::Write;
     use std::thread;
 
     const LIVENESS: Duration = Duration::from_secs(10);
@@ -902,6 +903,46 @@ mod tests {
         // F0 9F starts a 4-byte character; '(' cannot continue it.
         send(&client, false, OpCode::Text, b"ok\xF0\x9F");
         send(&client, true, OpCode::Continuation, b"(x");
+        let failed = ws.read();
+        assert!(
+            matches!(failed, Err(Error::Protocol(Violation::InvalidUtf8))),
+            "{failed:?}"
+        );
+        let close = receive(&client, &mut Vec::new()).unwrap();
+        assert_eq!(close_code(&close), code::INVALID_DATA);
+    }
+
+    /// A frame larger than the pipe and the read buffer, written in pieces
+    /// that cut its header, its UTF-8 characters and its mask's cycle: read
+    /// straight into its own buffer, it arrives whole, then the frame after it.
+    #[test]
+    fn a_large_frame_arrives_in_pieces_and_is_read_whole() {
+        let (mut ws, client) = session(WsConfig::default());
+        let text = "κόσμε ☃ 𝄞 ".repeat(10_000);
+        let mut wire = Vec::new();
+        frame::encode(&mut wire, true, OpCode::Text, text.as_bytes(), Some(KEY));
+        frame::encode(&mut wire, true, OpCode::Binary, b"after", Some(KEY));
+        let writer = thread::spawn(move || {
+            for piece in wire.chunks(7_919) {
+                (&client).write_all(piece).unwrap();
+            }
+            client
+        });
+        assert!(matches!(ws.read(), Ok(Message::Text(t)) if t == text));
+        assert!(matches!(ws.read(), Ok(Message::Binary(b)) if b == b"after"));
+        writer.join().unwrap();
+    }
+
+    /// Invalid UTF-8 in the part of a large frame that has arrived fails the
+    /// connection then, not when (or if) the rest of the frame comes (§8.1).
+    #[test]
+    fn invalid_utf8_inside_a_large_frame_fails_before_its_end() {
+        let (mut ws, client) = session(WsConfig::default());
+        let mut text = vec![b'a'; 100_000];
+        text[5_000] = 0xFF;
+        let mut wire = Vec::new();
+        frame::encode(&mut wire, true, OpCode::Text, &text, Some(KEY));
+        (&client).write_all(&wire[..10_000]).unwrap(); // the rest never comes
         let failed = ws.read();
         assert!(
             matches!(failed, Err(Error::Protocol(Violation::InvalidUtf8))),
