@@ -112,7 +112,11 @@ fn main() {
         "N", "", "frame bytes", "p50 ms", "p99 ms", "last ms"
     );
     for &n in fanout_sizes {
+        // Without the feature, only the plain case.
         for compressed in [false, true] {
+            if compressed && !cfg!(feature = "deflate") {
+                continue;
+            }
             let name = format!("ws-fan-{n}-{compressed}");
             let mut child = spawn_clients(&[
                 "--subscribers".into(),
@@ -205,9 +209,12 @@ fn frame_bytes(channel: &str, message: &str, compressed: bool) -> usize {
 
 /// Client options: no pings, permessage-deflate offered or not.
 fn options(deflate: bool) -> ClientOptions {
+    #[cfg(not(feature = "deflate"))]
+    let _ = deflate;
     ClientOptions {
         config: Some(WsConfig {
             ping_interval: None,
+            #[cfg(feature = "deflate")]
             deflate,
             ..WsConfig::default()
         }),

@@ -112,8 +112,9 @@ fn accept_with(
         .filter(|_| config.deflate)
         .and_then(|offers| deflate::negotiate(offers, shared));
     #[cfg(not(feature = "deflate"))]
-    let deflate = {
+    let deflate: Agreed = {
         let _ = shared;
+        None
     };
     let config = config.clone();
     let upgrade = Response::upgrade(move |connection: Connection| {
@@ -131,8 +132,9 @@ fn accept_with(
 /// What the handshake agreed on permessage-deflate (RFC 7692), if anything.
 #[cfg(feature = "deflate")]
 type Agreed = Option<deflate::Params>;
+/// (Without the feature, nothing can be agreed.)
 #[cfg(not(feature = "deflate"))]
-type Agreed = ();
+type Agreed = Option<std::convert::Infallible>;
 
 /// The session on an upgraded connection, and its helpers.
 ///
@@ -151,7 +153,7 @@ fn open(connection: Connection, config: WsConfig, deflate: Agreed) -> (WebSocket
         None => ws,
     };
     #[cfg(not(feature = "deflate"))]
-    let () = deflate;
+    let _ = deflate;
     // A helper that panics (a pump, or one of the embedder's) leaves the
     // session in an unknown state: say so with 1011 (RFC 6455 §7.4.1)
     // before the server closes the connection.
