@@ -75,13 +75,13 @@ impl Sha1 {
             if self.filled < BLOCK {
                 return;
             }
-            let block = self.block;
-            self.compress(&block);
+            compress(&mut self.state, &self.block);
             self.filled = 0;
         }
         let mut blocks = data.chunks_exact(BLOCK);
         for block in &mut blocks {
-            self.compress(
+            compress(
+                &mut self.state,
                 block
                     .try_into()
                     .expect("bug: chunks_exact gives whole blocks"),
@@ -93,60 +93,69 @@ impl Sha1 {
     }
 
     /// Pads the message (§5.1.1) and returns its 20-byte digest.
+    ///
+    /// The padding is written into the block in place, not through a
+    /// 72-byte array: the handshake hashes on a connection thread, whose
+    /// every stack page touched stays resident (see `Config::stack_size`).
     pub fn finish(mut self) -> [u8; 20] {
         let length_bits = self.length_bytes.wrapping_mul(8);
-        let mut padding = [0u8; BLOCK + 8];
-        padding[0] = 0x80;
-        // Pad to 56 bytes past a block boundary, leaving 8 for the length.
-        let zeros = (BLOCK + 56 - 1 - self.filled) % BLOCK;
-        let pad_len = 1 + zeros;
-        padding[pad_len..pad_len + 8].copy_from_slice(&length_bits.to_be_bytes());
-        let length_bytes = self.length_bytes;
-        self.update(&padding[..pad_len + 8]);
-        debug_assert_eq!(self.filled, 0);
-        self.length_bytes = length_bytes;
+        self.block[self.filled] = 0x80;
+        self.block[self.filled + 1..].fill(0);
+        // No room left for the 8-byte length: it goes in a block of its own.
+        if self.filled + 1 > BLOCK - 8 {
+            compress(&mut self.state, &self.block);
+            self.block = [0; BLOCK];
+        }
+        self.block[BLOCK - 8..].copy_from_slice(&length_bits.to_be_bytes());
+        compress(&mut self.state, &self.block);
         let mut digest = [0u8; 20];
         for (out, word) in digest.chunks_exact_mut(4).zip(self.state) {
             out.copy_from_slice(&word.to_be_bytes());
         }
         digest
     }
+}
 
-    /// The compression function on one block (§6.1.2, steps 1–4).
-    fn compress(&mut self, block: &[u8; BLOCK]) {
-        // 1. The message schedule W(0..80).
-        let mut w = [0u32; 80];
-        for (t, word) in block.chunks_exact(4).enumerate() {
-            w[t] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for t in 16..80 {
-            w[t] = (w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16]).rotate_left(1);
-        }
-        // 2. The working variables.
-        let [mut a, mut b, mut c, mut d, mut e] = self.state;
-        // 3. Eighty rounds, with f(t) per §4.1.1: Ch, Parity, Maj, Parity.
-        for (t, &wt) in w.iter().enumerate() {
-            let f = match t / 20 {
-                0 => (b & c) | (!b & d),
-                2 => (b & c) | (b & d) | (c & d),
-                _ => b ^ c ^ d,
-            };
-            let temp = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(K[t / 20])
-                .wrapping_add(wt);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = temp;
-        }
-        // 4. The intermediate hash value.
-        for (h, v) in self.state.iter_mut().zip([a, b, c, d, e]) {
-            *h = h.wrapping_add(v);
-        }
+/// The compression function on one block (§6.1.2, steps 1–4), with the
+/// schedule kept in 16 words as §6.1.3 allows: W(t) for t ≥ 16 overwrites
+/// W(t − 16), the oldest word it reads. 256 bytes less stack than W(0..80).
+fn compress(state: &mut [u32; 5], block: &[u8; BLOCK]) {
+    // 1. The message schedule, its first 16 words.
+    let mut w = [0u32; 16];
+    for (t, word) in block.chunks_exact(4).enumerate() {
+        w[t] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+    }
+    // 2. The working variables.
+    let [mut a, mut b, mut c, mut d, mut e] = *state;
+    // 3. Eighty rounds, with f(t) per §4.1.1: Ch, Parity, Maj, Parity.
+    for t in 0..80 {
+        let wt = if t < 16 {
+            w[t]
+        } else {
+            let s = t & 15;
+            w[s] = (w[(s + 13) & 15] ^ w[(s + 8) & 15] ^ w[(s + 2) & 15] ^ w[s]).rotate_left(1);
+            w[s]
+        };
+        let f = match t / 20 {
+            0 => (b & c) | (!b & d),
+            2 => (b & c) | (b & d) | (c & d),
+            _ => b ^ c ^ d,
+        };
+        let temp = a
+            .rotate_left(5)
+            .wrapping_add(f)
+            .wrapping_add(e)
+            .wrapping_add(K[t / 20])
+            .wrapping_add(wt);
+        e = d;
+        d = c;
+        c = b.rotate_left(30);
+        b = a;
+        a = temp;
+    }
+    // 4. The intermediate hash value.
+    for (h, v) in state.iter_mut().zip([a, b, c, d, e]) {
+        *h = h.wrapping_add(v);
     }
 }
 

@@ -338,7 +338,7 @@ fn subscribe(
     );
     match served {
         Ok(_) | Err(End::Failed) => {} // Failed: the client left while catching up
-        Err(End::Closed) => read_to_the_close(ws),
+        Err(End::Closed) => read_to_the_close(&mut ws),
         Err(End::Busy) => {
             // At the server's thread limit, no broadcaster could start. IANA
             // has 1013 "try again later" for this, but it came after RFC 6455
@@ -350,7 +350,11 @@ fn subscribe(
 }
 
 /// Reads until the closing handshake the server began ends.
-fn read_to_the_close(mut ws: WebSocket) {
+///
+/// By reference: given the session by value, [`subscribe`] made a copy of it
+/// for the call, a few hundred bytes in a frame that stays on the stack
+/// while the session waits (see `Config::stack_size`).
+fn read_to_the_close(ws: &mut WebSocket) {
     while let Ok(message) = ws.read() {
         if matches!(message, Message::Close(_)) {
             return;
