@@ -126,7 +126,9 @@ pub struct Request {
     keep_alive: bool,
     expects_continue: bool,
     body: Vec<u8>,
-    params: Vec<(String, String)>,
+    /// Each path parameter's name (shared with the route) and where its value
+    /// lies in `head`.
+    params: Vec<(Arc<str>, Range<usize>)>,
     /// The connection's socket, so that the router can tag it with the
     /// route's label (see [`Socket::tag`]); `None` for a request parsed
     /// without a connection.
@@ -162,9 +164,15 @@ impl Request {
     /// `application/x-www-form-urlencoded` (`+` is a space, `%XX` a byte).
     /// Byte sequences that are not UTF-8 become U+FFFD.
     pub fn query(&self, name: &str) -> Option<String> {
+        self.query_value(name).map(Cow::into_owned)
+    }
+
+    /// [`query`](Request::query) borrowed from the request when decoding
+    /// changes nothing, as for a cursor (`?since=17`): no allocation.
+    pub fn query_value(&self, name: &str) -> Option<Cow<'_, str>> {
         self.query_string()?.split('&').find_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(key) == name).then(|| form_decode(value))
+            (decode(key) == name).then(|| decode(value))
         })
     }
 
@@ -262,13 +270,17 @@ impl Request {
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| &**n == name)
+            .map(|(_, value)| self.text(value))
     }
 
-    /// Records a path parameter (the router does this).
-    pub(crate) fn set_param(&mut self, name: &str, value: &str) {
-        self.params.push((name.to_owned(), value.to_owned()));
+    /// Records the path parameters (the router does this): each a name and
+    /// the range of its value in [`path`](Request::path).
+    pub(crate) fn set_params(&mut self, mut params: Vec<(Arc<str>, Range<usize>)>) {
+        for (_, value) in &mut params {
+            *value = self.path.start + value.start..self.path.start + value.end;
+        }
+        self.params = params;
     }
 
     fn text(&self, range: &Range<usize>) -> &str {
