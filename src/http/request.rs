@@ -126,7 +126,9 @@ pub struct Request {
     keep_alive: bool,
     expects_continue: bool,
     body: Vec<u8>,
-    params: Vec<(String, String)>,
+    /// Each path parameter's name (shared with the route) and where its value
+    /// lies in `head`.
+    params: Vec<(Arc<str>, Range<usize>)>,
     /// The connection's socket, so that the router can tag it with the
     /// route's label (see [`Socket::tag`]); `None` for a request parsed
     /// without a connection.
@@ -162,9 +164,15 @@ impl Request {
     /// `application/x-www-form-urlencoded` (`+` is a space, `%XX` a byte).
     /// Byte sequences that are not UTF-8 become U+FFFD.
     pub fn query(&self, name: &str) -> Option<String> {
+        self.query_value(name).map(Cow::into_owned)
+    }
+
+    /// [`query`](Request::query) borrowed from the request when decoding
+    /// changes nothing, as for a cursor (`?since=17`): no allocation.
+    pub fn query_value(&self, name: &str) -> Option<Cow<'_, str>> {
         self.query_string()?.split('&').find_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(key) == name).then(|| form_decode(value))
+            (decode(key) == name).then(|| decode(value))
         })
     }
 
@@ -262,13 +270,17 @@ impl Request {
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| &**n == name)
+            .map(|(_, value)| self.text(value))
     }
 
-    /// Records a path parameter (the router does this).
-    pub(crate) fn set_param(&mut self, name: &str, value: &str) {
-        self.params.push((name.to_owned(), value.to_owned()));
+    /// Records the path parameters (the router does this): each a name and
+    /// the range of its value in [`path`](Request::path).
+    pub(crate) fn set_params(&mut self, mut params: Vec<(Arc<str>, Range<usize>)>) {
+        for (_, value) in &mut params {
+            *value = self.path.start + value.start..self.path.start + value.end;
+        }
+        self.params = params;
     }
 
     fn text(&self, range: &Range<usize>) -> &str {
@@ -417,7 +429,7 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed<Request>, Error> {
     // The field lines, up to the empty line.
     let fields_start = line_end + 2;
     let mut pos = fields_start;
-    let mut fields = Vec::new();
+    let mut count = 0;
     let head_end = loop {
         let Some(end) = find_line_end(buf, pos)? else {
             return if buf.len() - fields_start > limits.max_header_bytes {
@@ -432,12 +444,23 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed<Request>, Error> {
         if end == pos {
             break end + 2;
         }
-        if fields.len() == limits.max_headers {
+        if count == limits.max_headers {
             return Err(Error::TooManyHeaders);
         }
-        fields.push(parse_field_line(buf, pos..end)?);
+        count += 1;
         pos = end + 2;
     };
+
+    // Counted first, then parsed into a Vec of exactly that many: one grown
+    // by pushes left each array it outgrew (128, 256, 512 bytes for a
+    // browser's dozen fields) in the thread's malloc cache (glibc's tcache).
+    let mut fields = Vec::with_capacity(count);
+    let mut pos = fields_start;
+    while pos + 2 < head_end {
+        let end = find_line_end(buf, pos)?.expect("bug: the line was found above");
+        fields.push(parse_field_line(buf, pos..end)?);
+        pos = end + 2;
+    }
 
     let mut request = Request {
         head: buf[..head_end].into(),

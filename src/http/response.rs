@@ -147,13 +147,18 @@ pub struct Response {
 }
 
 /// What a response keeps until it has been written whole; see
-/// [`Response::hold`].
+/// [`Response::hold`]. One box, not a `Vec` of them: a long-poll answer holds
+/// one value, and a `Vec` was a second allocation (64 bytes) per round.
 #[derive(Default)]
-struct Held(Vec<Box<dyn Send>>);
+struct Held(Option<Box<dyn Send>>);
 
 impl fmt::Debug for Held {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} held", self.0.len())
+        f.write_str(if self.0.is_some() {
+            "held"
+        } else {
+            "none held"
+        })
     }
 }
 
@@ -269,7 +274,12 @@ impl Response {
     ///
     /// [`Router::on_route`]: super::Router::on_route
     pub fn hold(mut self, value: impl Send + 'static) -> Response {
-        self.held.0.push(Box::new(value));
+        // A second value is boxed with the first; a tuple drops its fields
+        // in order, so the first held is still the first dropped.
+        self.held.0 = Some(match self.held.0.take() {
+            None => Box::new(value),
+            Some(first) => Box::new((first, value)),
+        });
         self
     }
 
@@ -291,9 +301,30 @@ impl Response {
         std::mem::replace(&mut self.body, Body::Bytes(Vec::new()))
     }
 
+    /// How many bytes [`write_head`](Response::write_head) writes at most: a
+    /// buffer reserved this large never grows while the head is written.
+    pub fn head_capacity(&self) -> usize {
+        /// `HTTP/1.1 511 Network Authentication Required\r\n`, the longest
+        /// status line.
+        const STATUS_LINE: usize = 48;
+        /// `Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n`.
+        const DATE: usize = 37;
+        /// `Content-Length: ` with 20 digits, or `Transfer-Encoding: chunked`.
+        const FRAMING: usize = 38;
+        /// `Connection: keep-alive\r\n` and the empty line.
+        const END: usize = 24 + 2;
+        let fields: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + 2 + value.len() + 2)
+            .sum();
+        STATUS_LINE + DATE + FRAMING + END + fields
+    }
+
     /// Writes the status line and header fields, the framing fields for `framing`,
     /// `Date`, `Connection` as `close` and the version require, and the blank line
-    /// (RFC 9112 §4, §6).
+    /// (RFC 9112 §4, §6): at most [`head_capacity`](Response::head_capacity)
+    /// bytes.
     pub fn write_head(&self, out: &mut Vec<u8>, version: Version, framing: Framing, close: bool) {
         let _ = write!(
             out,
@@ -456,6 +487,20 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_head_fits_its_capacity() {
+        for status in 100..600 {
+            let response = Response::new(status).header("Cache-Control", "no-store");
+            for framing in [Framing::Length(usize::MAX), Framing::Chunked, Framing::None] {
+                for (version, close) in [(Version::Http10, false), (Version::Http11, true)] {
+                    let mut out = Vec::new();
+                    response.write_head(&mut out, version, framing, close);
+                    assert!(out.len() <= response.head_capacity(), "{status}");
+                }
+            }
+        }
+    }
 
     fn at(secs: u64) -> String {
         http_date(UNIX_EPOCH + Duration::from_secs(secs))

@@ -37,11 +37,12 @@ use std::time::{Duration, Instant};
 /// read into whole, so big requests still take few `read`s.
 const READ_CHUNK: usize = 1024;
 
-/// Room for a response head, reserved once with the body's length added: a
-/// buffer grown a few bytes at a time leaves each smaller buffer it outgrew
-/// in the thread's malloc cache (glibc's tcache), and thousands of
-/// connection threads each keeping such a trail add up to megabytes.
-const HEAD_CAPACITY: usize = 256;
+/// What the first `read` of a connection asks for: a buffer never grown
+/// stays this small for the connection's life. Most API clients' heads fit
+/// (a long-poll's is about 110 bytes), and a browser's (500–800 bytes) may
+/// take one more `read` on its first request, which grows the buffer past
+/// [`READ_CHUNK`] for every request after it.
+const FIRST_READ: usize = 512;
 
 /// The line ends a head may hold besides its request line and fields: the
 /// request line's CRLF, the blank line's, and the empty lines a client may
@@ -354,7 +355,11 @@ impl KeepAlive<'_> {
     /// the other cuts of that change; see `Config::stack_size`).
     fn read_once(&mut self) -> io::Result<usize> {
         let start = self.buf.len();
-        let room = (self.buf.capacity() - start).max(READ_CHUNK);
+        let room = match self.buf.capacity() - start {
+            0 if start == 0 => FIRST_READ,
+            free if free >= FIRST_READ => free,
+            _ => READ_CHUNK,
+        };
         self.buf.resize(start + room, 0);
         let read = self.socket.read(&mut self.buf[start..]);
         self.buf.truncate(start + read.as_ref().map_or(0, |n| *n));
@@ -387,7 +392,11 @@ impl KeepAlive<'_> {
                 } else {
                     0
                 };
-                out.reserve_exact(HEAD_CAPACITY + body_len);
+                // Reserved once, the head's bound with the body's length: a buffer grown
+                // a few bytes at a time leaves each smaller buffer it outgrew in the
+                // thread's malloc cache (glibc's tcache). The bound, not a flat 256
+                // bytes: a long-poll answer's head is 134 bytes, its bound 206.
+                out.reserve_exact(response.head_capacity() + body_len);
                 response.write_head(&mut out, version, framing, close);
                 if has_body && !head_only {
                     out.extend_from_slice(&bytes);
@@ -402,7 +411,7 @@ impl KeepAlive<'_> {
                 } else {
                     Framing::None
                 };
-                out.reserve_exact(HEAD_CAPACITY);
+                out.reserve_exact(response.head_capacity());
                 response.write_head(&mut out, version, framing, close);
                 socket.write_all(&out)?;
                 if !head_only {
@@ -410,7 +419,7 @@ impl KeepAlive<'_> {
                 }
             }
             Body::Upgrade(upgrade) => {
-                out.reserve_exact(HEAD_CAPACITY);
+                out.reserve_exact(response.head_capacity());
                 response.write_head(&mut out, version, Framing::None, false);
                 socket.write_all(&out)?;
                 let connection = Connection {

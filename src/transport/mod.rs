@@ -377,7 +377,7 @@ pub fn subscription(hub: &Hub, request: &Request) -> Result<(Arc<Channel>, u64),
 ///
 /// `400` unless it is a decimal number that fits in 64 bits.
 pub fn cursor(request: &Request, name: &str) -> Result<Option<u64>, Response> {
-    let Some(value) = request.query(name) else {
+    let Some(value) = request.query_value(name) else {
         return Ok(None);
     };
     match decimal(value.as_bytes()) {
