@@ -5,6 +5,7 @@
 //! cargo run --release --example stack_cost                    # 128, 256, 512 KiB, 1 MiB
 //! cargo run --release --example stack_cost -- 65536 131072    # other sizes, in bytes
 //! cargo run --release --example stack_cost -- --connections 2000
+//! cargo run --release --example stack_cost -- --transport ws  # or long-poll; sse by default
 //! cargo run --example stack_cost                              # debug: larger frames
 //! ```
 //!
@@ -15,16 +16,24 @@
 //!    high enough not to interfere);
 //! 2. reads its `VmRSS` and `Threads` (`/proc/self/status`) and counts its
 //!    memory mappings (`/proc/self/maps`): the baseline;
-//! 3. opens N SSE subscribers to `/channels/c/sse` from raw sockets in the same
-//!    process, at most [`CONNECT_BATCH`] at a time, each held open by one server
-//!    thread waiting on the hub;
+//! 3. opens N subscribers of one kind (`--transport`: SSE to `/channels/c/sse`,
+//!    long-polls to `/channels/c/long-poll`, WebSockets to `/channels/c/ws`)
+//!    from raw sockets in the same process, at most [`CONNECT_BATCH`] at a
+//!    time, each held open by one server thread (waiting on the hub, or
+//!    reading its WebSocket);
 //! 4. once the server counts them all, reads the figures again: RSS and
 //!    virtual size (`VmSize`) per held connection above the baseline, threads,
 //!    mappings per new thread, and how much of each thread's stack is resident
 //!    (the `Rss` of the stack mappings in `/proc/self/smaps`, which includes
 //!    the thread descriptor and TLS that glibc keeps at the top of the stack);
 //! 5. publishes one message, checks that every subscriber receives it, and
-//!    reads RSS again: the cost once every thread has written an event.
+//!    reads RSS again: the cost once every thread has written an event (a
+//!    long-poll's thread then waits for its connection's next request).
+//!
+//! The resident stack per thread is the figure to watch when changing code on
+//! a subscriber's path: each 4 KiB page a held connection's thread touched
+//! stays resident, and every kind fits in two pages today (see
+//! `Config::stack_size`).
 //!
 //! A second child per size serves one route whose handler puts a
 //! [`DEEP_FRAME`]-byte array on its stack and requests it once: the route
@@ -90,6 +99,68 @@ const ROLE_DEEP: &str = "deep";
 const STACK_ENV: &str = "STACK_COST_STACK_SIZE";
 /// The number of subscribers a child holds.
 const CONNECTIONS_ENV: &str = "STACK_COST_CONNECTIONS";
+/// The kind of subscription a child holds.
+const TRANSPORT_ENV: &str = "STACK_COST_TRANSPORT";
+
+/// The kind of subscription measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    Sse,
+    LongPoll,
+    WebSocket,
+}
+
+impl Transport {
+    fn parse(name: &str) -> Option<Transport> {
+        match name {
+            "sse" => Some(Transport::Sse),
+            "long-poll" => Some(Transport::LongPoll),
+            "ws" => Some(Transport::WebSocket),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Transport::Sse => "sse",
+            Transport::LongPoll => "long-poll",
+            Transport::WebSocket => "ws",
+        }
+    }
+
+    /// The subscription's request (a WebSocket's offers no extension).
+    fn request(self) -> String {
+        match self {
+            Transport::Sse => format!("GET /channels/{CHANNEL}/sse HTTP/1.1\r\nHost: t\r\n\r\n"),
+            Transport::LongPoll => {
+                format!("GET /channels/{CHANNEL}/long-poll HTTP/1.1\r\nHost: t\r\n\r\n")
+            }
+            Transport::WebSocket => format!(
+                "GET /channels/{CHANNEL}/ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n"
+            ),
+        }
+    }
+
+    /// How the response head begins; none for a long-poll, which answers
+    /// only when the message comes.
+    fn head(self) -> Option<&'static [u8]> {
+        match self {
+            Transport::Sse => Some(b"HTTP/1.1 200 "),
+            Transport::LongPoll => None,
+            Transport::WebSocket => Some(b"HTTP/1.1 101 "),
+        }
+    }
+
+    /// Bytes that only the message's delivery contains.
+    fn delivery(self) -> String {
+        match self {
+            Transport::Sse => format!("data: {MESSAGE}\n"),
+            Transport::LongPoll | Transport::WebSocket => format!("\"data\":\"{MESSAGE}\""),
+        }
+    }
+}
 /// The prefix of a child's result line on its standard output.
 const RESULT: &str = "result";
 /// What the deep-frame child prints when the route answered.
@@ -97,8 +168,8 @@ const DEEP_ANSWERED: &str = "deep=answered";
 
 fn main() {
     let outcome = match std::env::var(ROLE_ENV).as_deref() {
-        Ok(ROLE_HOLD) => child_settings().and_then(|(stack, n)| hold(stack, n)),
-        Ok(ROLE_DEEP) => child_settings().and_then(|(stack, _)| deep(stack)),
+        Ok(ROLE_HOLD) => child_settings().and_then(|(stack, n, kind)| hold(stack, n, kind)),
+        Ok(ROLE_DEEP) => child_settings().and_then(|(stack, _, _)| deep(stack)),
         _ => parent(),
     };
     if let Err(error) = outcome {
@@ -111,35 +182,45 @@ fn main() {
 // The parent: one pair of children per stack size, and the table.
 
 fn parent() -> Result<(), String> {
-    let (sizes, connections) = parse_args(std::env::args().skip(1))?;
+    let (sizes, connections, transport) = parse_args(std::env::args().skip(1))?;
     if std::fs::metadata("/proc/self/status").is_err() {
         return Err("this measurement reads /proc and needs Linux".into());
     }
     print_machine();
+    println!("held subscriptions: {}", transport.name());
     println!();
     print_heading();
     for &stack in &sizes {
-        let line = match run_child(ROLE_HOLD, stack, connections)? {
+        let line = match run_child(ROLE_HOLD, stack, connections, transport)? {
             (status, stdout, _) if status.success() => Figures::parse(&stdout).map_or_else(
                 || format!("{:>8} no result line in {stdout:?}", kib(stack)),
                 |figures| figures.row(stack, connections),
             ),
             (status, _, _) => format!("{:>8} the child failed: {}", kib(stack), describe(status)),
         };
-        let frame = deep_frame(stack)?;
+        let frame = deep_frame(stack, transport)?;
         println!("{line} {frame}");
     }
     Ok(())
 }
 
-/// `[--connections N] [STACK_SIZE_BYTES...]`.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<(Vec<usize>, usize), String> {
+/// `[--connections N] [--transport sse|long-poll|ws] [STACK_SIZE_BYTES...]`.
+fn parse_args(
+    mut args: impl Iterator<Item = String>,
+) -> Result<(Vec<usize>, usize, Transport), String> {
     let mut sizes = Vec::new();
     let mut connections = DEFAULT_CONNECTIONS;
+    let mut transport = Transport::Sse;
     while let Some(arg) = args.next() {
         if arg == "--connections" {
             let n = args.next().ok_or("--connections needs a number")?;
             connections = n.parse().map_err(|_| format!("not a count: {n:?}"))?;
+        } else if arg == "--transport" {
+            let name = args
+                .next()
+                .ok_or("--transport needs sse, long-poll or ws")?;
+            transport = Transport::parse(&name)
+                .ok_or_else(|| format!("not sse, long-poll or ws: {name:?}"))?;
         } else {
             let size = arg
                 .parse()
@@ -157,7 +238,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<(Vec<usize>, usi
             "{connections} subscribers need about {needed} file descriptors; the limit is lower"
         ));
     }
-    Ok((sizes, connections))
+    Ok((sizes, connections, transport))
 }
 
 /// What the figures depend on besides the stack size.
@@ -176,8 +257,8 @@ fn print_machine() {
 }
 
 /// The deep-frame child for `stack`, described.
-fn deep_frame(stack: usize) -> Result<String, String> {
-    let (status, stdout, stderr) = run_child(ROLE_DEEP, stack, 0)?;
+fn deep_frame(stack: usize, transport: Transport) -> Result<String, String> {
+    let (status, stdout, stderr) = run_child(ROLE_DEEP, stack, 0, transport)?;
     if status.success() && stdout.contains(DEEP_ANSWERED) {
         return Ok("survived".into());
     }
@@ -196,6 +277,7 @@ fn run_child(
     role: &str,
     stack: usize,
     connections: usize,
+    transport: Transport,
 ) -> Result<(ExitStatus, String, String), String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut command = Command::new(exe);
@@ -203,6 +285,7 @@ fn run_child(
         .env(ROLE_ENV, role)
         .env(STACK_ENV, stack.to_string())
         .env(CONNECTIONS_ENV, connections.to_string())
+        .env(TRANSPORT_ENV, transport.name())
         .stdin(Stdio::null());
     if role == ROLE_HOLD {
         command.stderr(Stdio::inherit());
@@ -359,17 +442,21 @@ impl Figures {
 // ---------------------------------------------------------------------------
 // The hold child: N subscribers on one showcase server.
 
-fn child_settings() -> Result<(usize, usize), String> {
+fn child_settings() -> Result<(usize, usize, Transport), String> {
     let number = |key: &str| -> Result<usize, String> {
         std::env::var(key)
             .ok()
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| format!("{key} is not set to a number"))
     };
-    Ok((number(STACK_ENV)?, number(CONNECTIONS_ENV)?))
+    let transport = std::env::var(TRANSPORT_ENV)
+        .ok()
+        .and_then(|name| Transport::parse(&name))
+        .ok_or_else(|| format!("{TRANSPORT_ENV} is not sse, long-poll or ws"))?;
+    Ok((number(STACK_ENV)?, number(CONNECTIONS_ENV)?, transport))
 }
 
-fn hold(stack_size: usize, n: usize) -> Result<(), String> {
+fn hold(stack_size: usize, n: usize, transport: Transport) -> Result<(), String> {
     let deadline = Instant::now() + GIVE_UP;
     let config = Config {
         stack_size,
@@ -417,13 +504,12 @@ fn hold(stack_size: usize, n: usize) -> Result<(), String> {
         let batch = CONNECT_BATCH.min(n - subscribers.len());
         let mut opened = Vec::with_capacity(batch);
         for _ in 0..batch {
-            opened.push(request(
-                addr,
-                &format!("GET /channels/{CHANNEL}/sse HTTP/1.1\r\nHost: t\r\n\r\n"),
-            )?);
+            opened.push(request(addr, &transport.request())?);
         }
-        for stream in &mut opened {
-            read_head(stream)?;
+        if let Some(head) = transport.head() {
+            for stream in &mut opened {
+                read_head(stream, head)?;
+            }
         }
         subscribers.append(&mut opened);
         if Instant::now() > deadline {
@@ -446,7 +532,7 @@ fn hold(stack_size: usize, n: usize) -> Result<(), String> {
     channel
         .publish("message", MESSAGE)
         .map_err(|e| format!("publish: {e:?}"))?;
-    let event = format!("data: {MESSAGE}\n");
+    let event = transport.delivery();
     let mut delivered = 0;
     for stream in &mut subscribers {
         if Instant::now() > deadline {
@@ -456,8 +542,15 @@ fn hold(stack_size: usize, n: usize) -> Result<(), String> {
             delivered += 1;
         }
     }
+    // A stream's or WebSocket's thread goes back to the channel; a
+    // long-poll's, answered, waits for its connection's next request.
+    let waiting = if transport == Transport::LongPoll {
+        0
+    } else {
+        n
+    };
     wait_for("every thread to wait again", deadline, || {
-        channel.waiters() == n
+        channel.waiters() == waiting
     })?;
     let after = Snapshot::take()?;
     let after_stacks = Stacks::find(stack_size)?;
@@ -508,9 +601,10 @@ fn request(addr: SocketAddr, raw: &str) -> Result<TcpStream, String> {
     Ok(stream)
 }
 
-/// Reads up to the end of a response head, which must say `200`. Bytes of the
-/// body read with it are left for [`drain`] to discard.
-fn read_head(stream: &mut TcpStream) -> Result<(), String> {
+/// Reads up to the end of a response head, which must begin with `expected`
+/// (its status line). Bytes of the body read with it are left for [`drain`]
+/// to discard.
+fn read_head(stream: &mut TcpStream, expected: &[u8]) -> Result<(), String> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !contains(&head, b"\r\n\r\n") {
@@ -520,7 +614,7 @@ fn read_head(stream: &mut TcpStream) -> Result<(), String> {
             Err(e) => return Err(format!("read a response head: {e}")),
         }
     }
-    if !head.starts_with(b"HTTP/1.1 200 ") {
+    if !head.starts_with(expected) {
         let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
         return Err(format!("refused: {}", String::from_utf8_lossy(line)));
     }
