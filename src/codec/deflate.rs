@@ -787,19 +787,7 @@ impl<'a> BitWriter<'a> {
 mod tests {
     use super::*;
     use crate::codec::inflate::Inflater;
-
-    /// Deterministic noise (xorshift), so that failures repeat.
-    fn noise(seed: u64, len: usize) -> Vec<u8> {
-        let mut state = seed.max(1);
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
-    }
+    use crate::codec::noise;
 
     /// Message `i` of a stream: JSON that repeats within and across
     /// messages, with a run of noise that does not.

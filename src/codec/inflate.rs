@@ -399,6 +399,7 @@ impl Decoder<'_> {
 mod tests {
     use super::*;
     use crate::codec::deflate::Deflater;
+    use crate::codec::noise;
 
     /// A message as RFC 7692 §7.2.2 inflates it: with `00 00 FF FF` appended.
     fn message(inflater: &mut Inflater, compressed: &[u8]) -> Result<Vec<u8>, InflateError> {
@@ -484,19 +485,6 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, 5);
-    }
-
-    /// A tiny pseudo-random generator, for reproducible data.
-    fn noise(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
     }
 
     #[test]

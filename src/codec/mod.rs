@@ -24,3 +24,18 @@ pub enum Parsed<T> {
     /// The input ends before the item does, and breaks no rule so far.
     NeedMore,
 }
+
+/// Deterministic noise for the codecs' tests (xorshift), so that a failure
+/// repeats: data that does not compress.
+#[cfg(test)]
+pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.max(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}

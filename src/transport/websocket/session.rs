@@ -797,6 +797,17 @@ mod tests {
         }
     }
 
+    /// The next read fails for invalid UTF-8, and the peer gets close 1007.
+    fn fails_with_invalid_utf8(ws: &mut WebSocket, client: &PipeEnd) {
+        let failed = ws.read();
+        assert!(
+            matches!(failed, Err(Error::Protocol(Violation::InvalidUtf8))),
+            "{failed:?}"
+        );
+        let close = receive(client, &mut Vec::new()).unwrap();
+        assert_eq!(close_code(&close), code::INVALID_DATA);
+    }
+
     fn close_code(frame: &Frame) -> u16 {
         assert_eq!(frame.opcode, OpCode::Close);
         u16::from_be_bytes([frame.payload[0], frame.payload[1]])
@@ -903,13 +914,7 @@ mod tests {
         // F0 9F starts a 4-byte character; '(' cannot continue it.
         send(&client, false, OpCode::Text, b"ok\xF0\x9F");
         send(&client, true, OpCode::Continuation, b"(x");
-        let failed = ws.read();
-        assert!(
-            matches!(failed, Err(Error::Protocol(Violation::InvalidUtf8))),
-            "{failed:?}"
-        );
-        let close = receive(&client, &mut Vec::new()).unwrap();
-        assert_eq!(close_code(&close), code::INVALID_DATA);
+        fails_with_invalid_utf8(&mut ws, &client);
     }
 
     /// A frame larger than the pipe and the read buffer, written in pieces
@@ -943,13 +948,7 @@ mod tests {
         let mut wire = Vec::new();
         frame::encode(&mut wire, true, OpCode::Text, &text, Some(KEY));
         (&client).write_all(&wire[..10_000]).unwrap(); // the rest never comes
-        let failed = ws.read();
-        assert!(
-            matches!(failed, Err(Error::Protocol(Violation::InvalidUtf8))),
-            "{failed:?}"
-        );
-        let close = receive(&client, &mut Vec::new()).unwrap();
-        assert_eq!(close_code(&close), code::INVALID_DATA);
+        fails_with_invalid_utf8(&mut ws, &client);
     }
 
     #[test]
