@@ -118,7 +118,7 @@ fn main() {
                 continue;
             }
             let name = format!("ws-fan-{n}-{compressed}");
-            let mut child = spawn_clients(&[
+            let child = spawn_clients(&[
                 "--subscribers".into(),
                 n.to_string(),
                 format!("{}/{name}", bench.addr),
@@ -132,17 +132,7 @@ fn main() {
                 .expect("channel")
                 .publish_json("message", &message)
                 .expect("publish");
-            let mut out = String::new();
-            child
-                .stdout
-                .take()
-                .expect("stdout")
-                .read_to_string(&mut out)
-                .expect("times");
-            assert!(
-                child.wait().expect("subscribers").success(),
-                "a subscriber failed"
-            );
+            let out = output_of(child);
             let mut latencies: Vec<f64> = out
                 .lines()
                 .map(|l| l.parse::<u128>().expect("a time").saturating_sub(published) as f64 / 1e6)

@@ -132,7 +132,7 @@ pub fn fan_out(
     (n, messages): (usize, usize),
     interval: Duration,
 ) -> Vec<f64> {
-    let mut child = spawn_clients(&[
+    let child = spawn_clients(&[
         "--subscribers".into(),
         transport.into(),
         n.to_string(),
@@ -147,22 +147,29 @@ pub fn fan_out(
             .expect("publish");
         std::thread::sleep(interval);
     }
-    let mut summary = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut summary)
-        .expect("summary");
-    assert!(
-        child.wait().expect("subscribers").success(),
-        "a subscriber failed"
-    );
+    let summary = output_of(child);
     subscribed.await_idle();
     summary
         .split_whitespace()
         .map(|f| f.parse().expect("a figure"))
         .collect()
+}
+
+/// What a clients' child printed, once it has exited, and successfully:
+/// a failed subscriber fails the benchmark.
+pub fn output_of(mut child: Child) -> String {
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("the child's output");
+    assert!(
+        child.wait().expect("subscribers").success(),
+        "a subscriber failed"
+    );
+    out
 }
 
 /// The child of a fan-out benchmark (`--subscribers TRANSPORT N MESSAGES
