@@ -17,7 +17,6 @@ mod support;
 
 use realtime_web::showcase::Options;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -89,12 +88,7 @@ fn clients(n: usize, target: &str) {
     let (times, collected) = std::sync::mpsc::channel::<u128>();
     for _ in 0..n {
         let times = times.clone();
-        // Connect one at a time, so that the listen backlog never overflows.
-        let mut stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(90)))
-            .expect("timeout");
-        stream.write_all(request.as_bytes()).expect("send");
+        let mut stream = send_request(addr, &request, Duration::from_secs(90));
         std::thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(move || {

@@ -155,6 +155,16 @@ pub fn fan_out(
         .collect()
 }
 
+/// Connects a raw client and sends `request`, with `patience` as its read
+/// timeout. Clients connect one at a time, so that the server's listen
+/// backlog (128 with std) never overflows.
+pub fn send_request(addr: &str, request: &str, patience: Duration) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(patience)).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    stream
+}
+
 /// What a clients' child printed, once it has exited, and successfully:
 /// a failed subscriber fails the benchmark.
 pub fn output_of(mut child: Child) -> String {
@@ -188,12 +198,7 @@ pub fn subscribers(args: &[String]) {
     for _ in 0..n {
         let results = results.clone();
         let transport = transport.clone();
-        // Connect one at a time, so that the listen backlog never overflows.
-        let mut stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(120)))
-            .expect("timeout");
-        stream.write_all(request.as_bytes()).expect("send");
+        let mut stream = send_request(addr, &request, Duration::from_secs(120));
         std::thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(move || {
