@@ -6,6 +6,7 @@
 //! cargo run --release --example stack_cost -- 65536 131072    # other sizes, in bytes
 //! cargo run --release --example stack_cost -- --connections 2000
 //! cargo run --release --example stack_cost -- --transport ws  # or long-poll; sse by default
+//! cargo run --release --example stack_cost -- --connections 300 --budget-kib 8 524288
 //! cargo run --example stack_cost                              # debug: larger frames
 //! ```
 //!
@@ -33,7 +34,11 @@
 //! The resident stack per thread is the figure to watch when changing code on
 //! a subscriber's path: each 4 KiB page a held connection's thread touched
 //! stays resident, and every kind fits in two pages today (see
-//! `Config::stack_size`).
+//! `Config::stack_size`). With `--budget-kib K` the program fails (exit 1)
+//! when the median held thread has more than K KiB of stack resident, held or
+//! after its delivery, or when a subscriber missed the message: `.ci/run`
+//! checks each kind against 8 KiB, so a change that pushes a subscriber onto a
+//! third page fails CI instead of costing 4 KiB per connection unnoticed.
 //!
 //! A second child per size serves one route whose handler puts a
 //! [`DEEP_FRAME`]-byte array on its stack and requests it once: the route
@@ -101,6 +106,15 @@ const STACK_ENV: &str = "STACK_COST_STACK_SIZE";
 const CONNECTIONS_ENV: &str = "STACK_COST_CONNECTIONS";
 /// The kind of subscription a child holds.
 const TRANSPORT_ENV: &str = "STACK_COST_TRANSPORT";
+
+/// What the command line asks for.
+struct Args {
+    sizes: Vec<usize>,
+    connections: usize,
+    transport: Transport,
+    /// The most KiB of stack the median held thread may have resident.
+    budget_kib: Option<u64>,
+}
 
 /// The kind of subscription measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,7 +196,12 @@ fn main() {
 // The parent: one pair of children per stack size, and the table.
 
 fn parent() -> Result<(), String> {
-    let (sizes, connections, transport) = parse_args(std::env::args().skip(1))?;
+    let Args {
+        sizes,
+        connections,
+        transport,
+        budget_kib,
+    } = parse_args(std::env::args().skip(1))?;
     if std::fs::metadata("/proc/self/status").is_err() {
         return Err("this measurement reads /proc and needs Linux".into());
     }
@@ -190,27 +209,47 @@ fn parent() -> Result<(), String> {
     println!("held subscriptions: {}", transport.name());
     println!();
     print_heading();
+    let mut over_budget = Vec::new();
     for &stack in &sizes {
-        let line = match run_child(ROLE_HOLD, stack, connections, transport)? {
-            (status, stdout, _) if status.success() => Figures::parse(&stdout).map_or_else(
-                || format!("{:>8} no result line in {stdout:?}", kib(stack)),
-                |figures| figures.row(stack, connections),
+        let (line, verdict) = match run_child(ROLE_HOLD, stack, connections, transport)? {
+            (status, stdout, _) if status.success() => match Figures::parse(&stdout) {
+                Some(figures) => (
+                    figures.row(stack, connections),
+                    budget_kib.and_then(|budget| figures.over(budget, connections)),
+                ),
+                None => (
+                    format!("{:>8} no result line in {stdout:?}", kib(stack)),
+                    Some("no figures".into()),
+                ),
+            },
+            (status, _, _) => (
+                format!("{:>8} the child failed: {}", kib(stack), describe(status)),
+                Some("the child failed".into()),
             ),
-            (status, _, _) => format!("{:>8} the child failed: {}", kib(stack), describe(status)),
         };
         let frame = deep_frame(stack, transport)?;
         println!("{line} {frame}");
+        if let Some(why) = verdict.filter(|_| budget_kib.is_some()) {
+            over_budget.push(format!("{}: {why}", kib(stack)));
+        }
+    }
+    if !over_budget.is_empty() {
+        return Err(format!(
+            "over the budget ({} subscribers): {}",
+            transport.name(),
+            over_budget.join("; ")
+        ));
     }
     Ok(())
 }
 
-/// `[--connections N] [--transport sse|long-poll|ws] [STACK_SIZE_BYTES...]`.
-fn parse_args(
-    mut args: impl Iterator<Item = String>,
-) -> Result<(Vec<usize>, usize, Transport), String> {
+/// `[--connections N] [--transport sse|long-poll|ws] [--budget-kib K]
+/// [STACK_SIZE_BYTES...]`.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut sizes = Vec::new();
     let mut connections = DEFAULT_CONNECTIONS;
     let mut transport = Transport::Sse;
+    let mut budget_kib = None;
     while let Some(arg) = args.next() {
         if arg == "--connections" {
             let n = args.next().ok_or("--connections needs a number")?;
@@ -221,6 +260,9 @@ fn parse_args(
                 .ok_or("--transport needs sse, long-poll or ws")?;
             transport = Transport::parse(&name)
                 .ok_or_else(|| format!("not sse, long-poll or ws: {name:?}"))?;
+        } else if arg == "--budget-kib" {
+            let k = args.next().ok_or("--budget-kib needs a number")?;
+            budget_kib = Some(k.parse().map_err(|_| format!("not KiB: {k:?}"))?);
         } else {
             let size = arg
                 .parse()
@@ -238,7 +280,12 @@ fn parse_args(
             "{connections} subscribers need about {needed} file descriptors; the limit is lower"
         ));
     }
-    Ok((sizes, connections, transport))
+    Ok(Args {
+        sizes,
+        connections,
+        transport,
+        budget_kib,
+    })
 }
 
 /// What the figures depend on besides the stack size.
@@ -369,9 +416,11 @@ struct Figures {
     stacks: u64,
     stack_mapped: u64,
     held_stack_rss: u64,
+    held_stack_median: u64,
     delivered: u64,
     after_rss: u64,
     after_stack_rss: u64,
+    after_stack_median: u64,
 }
 
 impl Figures {
@@ -395,14 +444,28 @@ impl Figures {
             stacks: field("stacks")?,
             stack_mapped: field("stack_mapped_kib")?,
             held_stack_rss: field("held_stack_rss_kib")?,
+            held_stack_median: field("held_stack_median_kib")?,
             delivered: field("delivered")?,
             after_rss: field("after_rss_kib")?,
             after_stack_rss: field("after_stack_rss_kib")?,
+            after_stack_median: field("after_stack_median_kib")?,
         })
     }
 
     /// The table's row, per connection where it says so: above the baseline,
     /// divided by the subscribers (RSS) or by the stacks found (stack RSS).
+    /// Why these figures break a budget of `budget` KiB of resident stack
+    /// for the median held thread with `n` subscribers, if they do.
+    fn over(&self, budget: u64, n: usize) -> Option<String> {
+        if self.held_stack_median > budget || self.after_stack_median > budget {
+            return Some(format!(
+                "the median thread has {} KiB of stack resident held, {} KiB after its delivery",
+                self.held_stack_median, self.after_stack_median
+            ));
+        }
+        (self.delivered != n as u64).then(|| format!("{} of {n} delivered", self.delivered))
+    }
+
     fn row(&self, stack: usize, n: usize) -> String {
         let above = |rss: u64| rss.saturating_sub(self.base_rss) as f64;
         let per_stack = |rss: u64| rss as f64 / self.stacks.max(1) as f64;
@@ -559,8 +622,8 @@ fn hold(stack_size: usize, n: usize, transport: Transport) -> Result<(), String>
         "{RESULT} stack={stack_size} connections={n} connect_ms={connect_ms} \
          base_rss_kib={} base_vm_kib={} base_threads={} base_maps={} \
          held_rss_kib={} held_vm_kib={} held_threads={} held_maps={} \
-         stacks={} stack_mapped_kib={} held_stack_rss_kib={} \
-         delivered={delivered} after_rss_kib={} after_stack_rss_kib={}",
+         stacks={} stack_mapped_kib={} held_stack_rss_kib={} held_stack_median_kib={} \
+         delivered={delivered} after_rss_kib={} after_stack_rss_kib={} after_stack_median_kib={}",
         base.rss_kib,
         base.vm_kib,
         base.threads,
@@ -572,8 +635,10 @@ fn hold(stack_size: usize, n: usize, transport: Transport) -> Result<(), String>
         held_stacks.count,
         held_stacks.mapped_kib,
         held_stacks.rss_kib,
+        held_stacks.median_kib,
         after.rss_kib,
         after_stacks.rss_kib,
+        after_stacks.median_kib,
     );
     stop(&shutdown, serving);
     drop(subscribers);
@@ -702,6 +767,9 @@ struct Stacks {
     mapped_kib: u64,
     /// Their resident KiB, summed.
     rss_kib: u64,
+    /// The median resident KiB of one: the subscribers' own, whatever a few
+    /// other threads of the same stack size (a broadcaster) touched.
+    median_kib: u64,
 }
 
 impl Stacks {
@@ -757,11 +825,17 @@ impl Stacks {
         else {
             return Ok(Stacks::default());
         };
-        let stacks = guarded.iter().filter(|&&(size, _)| size == common);
+        let mut resident: Vec<u64> = guarded
+            .iter()
+            .filter(|&&(size, _)| size == common)
+            .map(|&(_, rss)| rss)
+            .collect();
+        resident.sort_unstable();
         Ok(Stacks {
-            count: stacks.clone().count() as u64,
+            count: resident.len() as u64,
             mapped_kib: common as u64 / 1024,
-            rss_kib: stacks.map(|&(_, rss)| rss).sum(),
+            rss_kib: resident.iter().sum(),
+            median_kib: resident.get(resident.len() / 2).copied().unwrap_or(0),
         })
     }
 }
