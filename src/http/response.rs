@@ -21,6 +21,7 @@ use super::request::Version;
 use super::Error;
 use crate::codec::json;
 use crate::net::{Connection, Helpers, Socket};
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -140,7 +141,9 @@ impl fmt::Debug for Body {
 #[derive(Debug)]
 pub struct Response {
     status: u16,
-    headers: Vec<(&'static str, String)>,
+    /// Each field's name and value; a fixed value (`application/json`,
+    /// `no-store`) is borrowed, not copied into a `String` of its own.
+    headers: Vec<(&'static str, Cow<'static, str>)>,
     body: Body,
     close: bool,
     held: Held,
@@ -209,7 +212,7 @@ impl Response {
 
     /// `200` with a body that `write` streams; see [`Body::Stream`].
     pub fn stream(
-        content_type: &str,
+        content_type: impl Into<Cow<'static, str>>,
         write: impl FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + Send + 'static,
     ) -> Response {
         let mut response = Response::new(200).header("Content-Type", content_type);
@@ -226,20 +229,24 @@ impl Response {
         response
     }
 
-    /// Adds a header field.
+    /// Adds a header field. The value is a `&'static str`, kept as it is,
+    /// or a `String`.
     ///
     /// A value holding CR, LF or NUL would end the field early and inject another
     /// (response splitting, RFC 9110 §5.5), so such characters are dropped. Values
     /// should come from the server's own text or checked input anyway.
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Response {
         self.push_header(name, value);
         self
     }
 
     /// Adds a header field to a response already built; see [`Response::header`].
-    pub fn push_header(&mut self, name: &'static str, value: impl Into<String>) {
+    pub fn push_header(&mut self, name: &'static str, value: impl Into<Cow<'static, str>>) {
         let mut value = value.into();
-        value.retain(|c| !matches!(c, '\r' | '\n' | '\0'));
+        let splits = |c| matches!(c, '\r' | '\n' | '\0');
+        if value.contains(splits) {
+            value.to_mut().retain(|c| !splits(c));
+        }
         self.headers.push((name, value));
     }
 
@@ -265,7 +272,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Keeps `value` until the response has been written whole — a stream to
