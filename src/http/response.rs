@@ -27,6 +27,14 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The room a handler may leave in a body's buffer, past its end, for the
+/// response head: the server writes a [`Body::Bytes`] reply's head into its
+/// body's buffer and turns it to the front, so a body with this much spare
+/// capacity is sent without another buffer. It holds the head's bound
+/// ([`Response::head_capacity`]) of a JSON reply with a field or two: a
+/// long-poll answer's bound is 206 bytes (its head 134).
+pub const HEAD_ROOM: usize = 256;
+
 /// A closure that writes a streamed body. The writer it gets sends each
 /// `flush` to the client at once; the closure returns when the stream ends.
 pub type StreamFn = Box<dyn FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + Send>;

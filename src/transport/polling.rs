@@ -42,8 +42,9 @@
 //! to the next. It carries no validator (`ETag`, `Last-Modified`), so there is
 //! no `304`: "nothing new" is a `200` with `"messages":[]`.
 
-use super::{batch_json, channel, cursor};
+use super::{batch_json_with_room, channel, cursor};
 use crate::codec::json::Html;
+use crate::http::response::HEAD_ROOM;
 use crate::http::{Request, Response};
 use crate::hub::Hub;
 use std::sync::Arc;
@@ -56,5 +57,6 @@ pub fn handler(hub: Arc<Hub>) -> impl Fn(Request) -> Response + Send + Sync + 's
 fn poll(hub: &Hub, request: &Request) -> Result<Response, Response> {
     let since = cursor(request, "since")?.unwrap_or(0);
     let batch = channel(hub, request)?.read_after(since);
-    Ok(Response::json(200, batch_json(&batch, Html::Plain)).header("Cache-Control", "no-store"))
+    let body = batch_json_with_room(&batch, Html::Plain, HEAD_ROOM);
+    Ok(Response::json(200, body).header("Cache-Control", "no-store"))
 }
