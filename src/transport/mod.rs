@@ -405,13 +405,13 @@ pub fn cursor(request: &Request, name: &str) -> Result<Option<u64>, Response> {
 mod tests {
     use super::*;
 
-    fn message(id: u64, event: &str, data: &str) -> Message {
-        Message {
+    fn message(id: u64, event: &str, data: &str) -> Arc<Message> {
+        Arc::new(Message {
             id,
             event: event.into(),
             data: data.into(),
             json: false,
-        }
+        })
     }
 
     #[test]
