@@ -288,11 +288,17 @@ impl Response {
     /// for a count of responses in progress (see [`Router::on_route`]).
     ///
     /// [`Router::on_route`]: super::Router::on_route
-    pub fn hold(mut self, value: impl Send + 'static) -> Response {
+    pub fn hold(self, value: impl Send + 'static) -> Response {
+        self.hold_boxed(Box::new(value))
+    }
+
+    /// [`Response::hold`] for a value already boxed (a route hook's), kept
+    /// in its own box rather than boxed again.
+    pub(crate) fn hold_boxed(mut self, value: Box<dyn Send>) -> Response {
         // A second value is boxed with the first; a tuple drops its fields
         // in order, so the first held is still the first dropped.
         self.held.0 = Some(match self.held.0.take() {
-            None => Box::new(value),
+            None => value,
             Some(first) => Box::new((first, value)),
         });
         self

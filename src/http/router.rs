@@ -374,19 +374,22 @@ impl Router {
     }
 
     /// Runs the route's handler; a labelled route tags the connection's
-    /// socket for as long as its response is written, and runs the hook.
+    /// socket, which the server clears once the response is written (see
+    /// [`Socket::tag`]), and runs the hook, whose value the response holds.
     fn run(&self, route: &Route, request: Box<Request>) -> Response {
         let Some(label) = route.label else {
             untag(&request);
             return route.handler.handle(*request);
         };
-        let tagged = request.socket().map(|socket| {
+        if let Some(socket) = request.socket() {
             socket.tag(Some(label));
-            Untag(Arc::clone(socket))
-        });
+        }
+        let Some(hook) = &self.on_route else {
+            return route.handler.handle(*request);
+        };
         // Made before the handler runs: a long-poll is in progress in there.
-        let held = self.on_route.as_ref().map(|hook| hook(label));
-        route.handler.handle(*request).hold((held, tagged))
+        let held = hook(label);
+        route.handler.handle(*request).hold_boxed(held)
     }
 
     /// The CORS policy for a reply to a request for `path` (with `method`,
@@ -459,15 +462,6 @@ impl Router {
 fn untag(request: &Request) {
     if let Some(socket) = request.socket() {
         socket.tag(None);
-    }
-}
-
-/// Ends a labelled response's tag on its socket when the response is done.
-struct Untag(Arc<dyn Socket>);
-
-impl Drop for Untag {
-    fn drop(&mut self) {
-        self.0.tag(None);
     }
 }
 
