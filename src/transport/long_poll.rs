@@ -79,9 +79,8 @@
 //!
 //! [`Channel::wait_after`]: crate::hub::Channel::wait_after
 
-use super::{batch_json_with_room, channel, cursor};
+use super::{batch_body, channel, cursor};
 use crate::codec::json::Html;
-use crate::http::response::HEAD_ROOM;
 use crate::http::{Request, Response};
 use crate::hub::{Batch, Hub};
 use std::sync::Arc;
@@ -96,7 +95,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_millis(60_000);
 pub fn handler(hub: Arc<Hub>) -> impl Fn(Request) -> Response + Send + Sync + 'static {
     move |request| match wait(&hub, &request) {
         Ok(batch) => {
-            let body = batch_json_with_room(&batch, Html::Plain, HEAD_ROOM);
+            let body = batch_body(&batch, Html::Plain);
             let response = Response::json(200, body).header("Cache-Control", "no-store");
             if batch.closed {
                 response.close() // shutting down: answer, then close

@@ -42,9 +42,8 @@
 //! to the next. It carries no validator (`ETag`, `Last-Modified`), so there is
 //! no `304`: "nothing new" is a `200` with `"messages":[]`.
 
-use super::{batch_json_with_room, channel, cursor};
+use super::{batch_body, channel, cursor};
 use crate::codec::json::Html;
-use crate::http::response::HEAD_ROOM;
 use crate::http::{Request, Response};
 use crate::hub::Hub;
 use std::sync::Arc;
@@ -57,6 +56,6 @@ pub fn handler(hub: Arc<Hub>) -> impl Fn(Request) -> Response + Send + Sync + 's
 fn poll(hub: &Hub, request: &Request) -> Result<Response, Response> {
     let since = cursor(request, "since")?.unwrap_or(0);
     let batch = channel(hub, request)?.read_after(since);
-    let body = batch_json_with_room(&batch, Html::Plain, HEAD_ROOM);
+    let body = batch_body(&batch, Html::Plain);
     Ok(Response::json(200, body).header("Cache-Control", "no-store"))
 }
