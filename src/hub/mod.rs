@@ -165,8 +165,12 @@ pub struct Message {
 /// What a reader gets after its cursor.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Batch {
-    /// The retained messages after the cursor, in id order.
-    pub messages: Vec<Message>,
+    /// The retained messages after the cursor, in id order, shared with the
+    /// channel's ring: 8 bytes and one reference count a message. (A batch
+    /// of 48-byte messages was a block of a new size for each batch length a
+    /// long-poll's thread was answered with, and glibc keeps a block of
+    /// every size a thread frees in that thread's cache.)
+    pub messages: Vec<Arc<Message>>,
     /// The cursor to ask with next time: the id of the last message in the
     /// channel when this batch was taken.
     pub next: u64,
@@ -405,7 +409,7 @@ pub struct Channel {
 struct Log {
     /// Retained messages; ids are contiguous, so the position of id `i` is
     /// `i - ring[0].id`.
-    ring: VecDeque<Message>,
+    ring: VecDeque<Arc<Message>>,
     /// Bytes of event names and data in `ring`.
     bytes: usize,
     /// The id the next published message gets.
@@ -420,7 +424,7 @@ struct Log {
 impl Log {
     /// Appends `message` (whose id is `next_id`), and evicts the oldest
     /// messages past the window or the byte budget; the newest always stays.
-    fn push(&mut self, message: Message, window: usize, max_bytes: usize) {
+    fn push(&mut self, message: Arc<Message>, window: usize, max_bytes: usize) {
         self.next_id = message.id + 1;
         self.bytes += message.event.len() + message.data.len();
         self.ring.push_back(message);
@@ -550,19 +554,25 @@ impl Channel {
             let id = store.publish(name, &event, data, json)?;
             let mut log = lock(&self.log);
             if !log.closed && id == log.next_id {
-                let message = Message {
+                let message = Arc::new(Message {
                     id,
                     event,
                     data: Arc::from(data),
                     json,
-                };
+                });
                 log.push(message, self.window, self.max_bytes);
                 drop(log);
                 self.published.notify_all();
             }
             return Ok(id);
         }
-        let data: Arc<str> = Arc::from(data);
+        // Its id is the log's, given under the lock.
+        let mut message = Arc::new(Message {
+            id: 0,
+            event,
+            data: Arc::from(data),
+            json,
+        });
         let mut log = lock(&self.log);
         if log.closed {
             return Err(Error::Closed);
@@ -570,16 +580,10 @@ impl Channel {
         let id = log.next_id;
         // Ids are counted by publishes, one at a time: `u64::MAX` of them is
         // out of reach (584 years at a billion a second), so this cannot wrap.
-        log.push(
-            Message {
-                id,
-                event,
-                data,
-                json,
-            },
-            self.window,
-            self.max_bytes,
-        );
+        Arc::get_mut(&mut message)
+            .expect("bug: a message is shared before it is published")
+            .id = id;
+        log.push(message, self.window, self.max_bytes);
         drop(log);
         self.published.notify_all();
         Ok(id)
@@ -592,6 +596,7 @@ impl Channel {
     /// the gap rule). Feature `redis`.
     #[cfg(feature = "redis")]
     fn receive(&self, message: Message) {
+        let message = Arc::new(message);
         let mut log = lock(&self.log);
         if log.closed || message.id < log.next_id {
             return;
@@ -612,6 +617,7 @@ impl Channel {
     /// ahead get the gap rule. Feature `redis`.
     #[cfg(feature = "redis")]
     fn restart(&self, window: Vec<Message>, seq: u64) -> u64 {
+        let window: Vec<Arc<Message>> = window.into_iter().map(Arc::new).collect();
         let mut log = lock(&self.log);
         log.generation += 1;
         log.ring.clear();

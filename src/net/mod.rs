@@ -97,9 +97,11 @@ pub trait Socket: Send + Sync + fmt::Debug {
 
     /// Says what the connection carries: `Some(label)` when a request took a
     /// labelled route (the bytes of that request, already read, and all
-    /// bytes until the next tag belong to it), `None` when its response is
-    /// done or a request took no labelled route. For a wrapper that counts
-    /// or logs by route (the showcase's `/stats`); nothing by default.
+    /// bytes until the next tag belong to it), `None` when a request took no
+    /// labelled route (both told by the router) and when a response is done
+    /// (told by the server; an upgraded connection keeps its tag until it
+    /// closes). For a wrapper that counts or logs by route (the showcase's
+    /// `/stats`); nothing by default.
     fn tag(&self, label: Option<&'static str>) {
         let _ = label;
     }

@@ -43,7 +43,7 @@ pub struct Config {
     /// thread descriptor and TLS: in a release build, measured with 5,000
     /// held subscribers (`/proc/PID/smaps`), an SSE stream's, a long-poll's
     /// and a WebSocket session's thread each have 2 resident pages (8 KiB;
-    /// peak RSS per subscriber 13.1, 15.5 and 13.4 KiB). Their deepest paths
+    /// peak RSS per subscriber 13.1, 11.6 and 13.4 KiB). Their deepest paths
     /// reach 7.8, 7.9 and 8.0 KiB of the 8: the WebSocket's (8,136 bytes)
     /// has about 50 bytes to spare, so a few more bytes on its handshake or
     /// its session cost a third page (4 KiB per connection). A handler with a 200 KB

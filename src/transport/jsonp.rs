@@ -55,9 +55,10 @@
 //! what caches like best to keep, and each round's answer is new (RFC 6202
 //! §2.2, "caching").
 
-use super::batch_json;
 use super::long_poll::wait;
+use super::{batch_json_len, write_batch};
 use crate::codec::json::Html;
+use crate::http::response::reply_buffer;
 use crate::http::{Request, Response};
 use crate::hub::Hub;
 use std::sync::Arc;
@@ -90,7 +91,11 @@ pub fn handler(hub: Arc<Hub>) -> impl Fn(Request) -> Response + Send + Sync + 's
             Ok(batch) => batch,
             Err(refusal) => return refusal,
         };
-        let body = format!("{callback}({});", batch_json(&batch, Html::Safe));
+        let mut body = reply_buffer(callback.len() + batch_json_len(&batch) + 3);
+        body.push_str(&callback);
+        body.push('(');
+        write_batch(&mut body, &batch, Html::Safe);
+        body.push_str(");");
         let response = Response::new(200)
             .header("Content-Type", "application/javascript; charset=utf-8")
             .header("X-Content-Type-Options", "nosniff")

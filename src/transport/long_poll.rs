@@ -79,7 +79,7 @@
 //!
 //! [`Channel::wait_after`]: crate::hub::Channel::wait_after
 
-use super::{batch_json, channel, cursor};
+use super::{batch_body, channel, cursor};
 use crate::codec::json::Html;
 use crate::http::{Request, Response};
 use crate::hub::{Batch, Hub};
@@ -95,8 +95,8 @@ pub const MAX_TIMEOUT: Duration = Duration::from_millis(60_000);
 pub fn handler(hub: Arc<Hub>) -> impl Fn(Request) -> Response + Send + Sync + 'static {
     move |request| match wait(&hub, &request) {
         Ok(batch) => {
-            let response = Response::json(200, batch_json(&batch, Html::Plain))
-                .header("Cache-Control", "no-store");
+            let body = batch_body(&batch, Html::Plain);
+            let response = Response::json(200, body).header("Cache-Control", "no-store");
             if batch.closed {
                 response.close() // shutting down: answer, then close
             } else {

@@ -50,7 +50,7 @@ pub mod tcp;
 
 use crate::codec::json::{self, Html};
 use crate::codec::number::{decimal, NotDecimal};
-use crate::http::response::{BodyWriter, StreamConnection};
+use crate::http::response::{reply_buffer, BodyWriter, StreamConnection};
 use crate::http::{chunked, Request, Response};
 use crate::hub::broadcast::{End, Format, Sink, WRITE_NOW_TIMEOUT};
 use crate::hub::{self, Batch, Channel, Hub, Message};
@@ -319,21 +319,42 @@ pub fn message_json(message: &Message, html: Html) -> String {
 
 /// A batch as the contract's JSON: `{"messages":[…],"next":N,"gap":false}`.
 pub fn batch_json(batch: &Batch, html: Html) -> String {
-    let size: usize = batch
+    let mut out = String::with_capacity(batch_json_len(batch));
+    write_batch(&mut out, batch, html);
+    out
+}
+
+/// [`batch_json`] as a reply's body: in a [`reply_buffer`], which leaves
+/// room for the response head (the server writes it there, and the reply is
+/// one buffer, not the JSON and then a copy of it behind the head), and
+/// which the thread does not keep in its malloc cache once freed, whatever
+/// the batch's size.
+pub fn batch_body(batch: &Batch, html: Html) -> String {
+    let mut out = reply_buffer(batch_json_len(batch));
+    write_batch(&mut out, batch, html);
+    out
+}
+
+/// About how long a batch's JSON is: room for the usual escapes.
+fn batch_json_len(batch: &Batch) -> usize {
+    let messages: usize = batch
         .messages
         .iter()
         .map(|m| m.data.len() + m.event.len() + 32)
         .sum();
-    let mut out = String::with_capacity(size + 40);
+    messages + 40
+}
+
+/// Appends a batch as the contract's JSON; see [`batch_json`].
+pub fn write_batch(out: &mut String, batch: &Batch, html: Html) {
     out.push_str("{\"messages\":[");
     for (i, message) in batch.messages.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        write_message(&mut out, message, html);
+        write_message(out, message, html);
     }
     let _ = write!(out, "],\"next\":{},\"gap\":{}}}", batch.next, batch.gap);
-    out
 }
 
 /// The reply for a refusal of the hub.
@@ -394,13 +415,13 @@ pub fn cursor(request: &Request, name: &str) -> Result<Option<u64>, Response> {
 mod tests {
     use super::*;
 
-    fn message(id: u64, event: &str, data: &str) -> Message {
-        Message {
+    fn message(id: u64, event: &str, data: &str) -> Arc<Message> {
+        Arc::new(Message {
             id,
             event: event.into(),
             data: data.into(),
             json: false,
-        }
+        })
     }
 
     #[test]

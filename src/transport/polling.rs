@@ -42,7 +42,7 @@
 //! to the next. It carries no validator (`ETag`, `Last-Modified`), so there is
 //! no `304`: "nothing new" is a `200` with `"messages":[]`.
 
-use super::{batch_json, channel, cursor};
+use super::{batch_body, channel, cursor};
 use crate::codec::json::Html;
 use crate::http::{Request, Response};
 use crate::hub::Hub;
@@ -56,5 +56,6 @@ pub fn handler(hub: Arc<Hub>) -> impl Fn(Request) -> Response + Send + Sync + 's
 fn poll(hub: &Hub, request: &Request) -> Result<Response, Response> {
     let since = cursor(request, "since")?.unwrap_or(0);
     let batch = channel(hub, request)?.read_after(since);
-    Ok(Response::json(200, batch_json(&batch, Html::Plain)).header("Cache-Control", "no-store"))
+    let body = batch_body(&batch, Html::Plain);
+    Ok(Response::json(200, body).header("Cache-Control", "no-store"))
 }
