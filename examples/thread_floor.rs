@@ -14,14 +14,15 @@
 //! request costs exactly what the model costs: one `recv` and one `send`, and
 //! waking the connection's thread for them and putting it back to sleep.
 //!
-//! What it showed (README, "Performance": `wrk` against this floor, the
-//! showcase's `/health` and nginx's static location, in turns, with each
-//! server's CPU time read from `/proc/PID/stat`): the floor needs 11–13 µs of
-//! server CPU per request, nginx 7 µs, and `wrk` itself pays 11–12 µs per
-//! request against a thread per connection but 7–8 µs against nginx, whose
-//! event loop answers many connections per wake-up; on 2 cores shared by
-//! client and server the floor reached 0.62–0.86 of nginx's requests per
-//! second over the runs, and the showcase 0.88–0.95 of the floor.
+//! What it showed (README, "The floor of a thread per connection": `wrk`
+//! against this floor, the showcase's `/health` and nginx's static location,
+//! in turns, with each server's CPU time read from `/proc/PID/stat`): the
+//! floor needs 11–13 µs of server CPU per request, nginx 7–8.5 µs, and `wrk`
+//! itself pays 10–12.5 µs per request against a thread per connection but
+//! 7.6–9.2 µs against nginx, whose event loop answers several connections per
+//! wake-up. On 2 cores shared by client and server the floor reached
+//! 0.74–0.76 of nginx's requests per second in three rounds, and the
+//! showcase 0.82–0.94 of the floor.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
