@@ -203,7 +203,7 @@ impl Request {
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.fields()
             .filter(move |(n, _)| self.head[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
-            .map(move |(_, v)| &self.head[v.clone()])
+            .map(move |(_, v)| &self.head[v])
     }
 
     /// Every field as (name, raw value), in the order received.
@@ -213,7 +213,8 @@ impl Request {
     }
 
     /// Where each field line's name and value lie in the head, the value
-    /// without the OWS around it: the lines [`parse`] checked, split again.
+    /// without the OWS around it (`field-line`, RFC 9112 §5): the lines
+    /// [`parse`] checked, split again.
     /// A lookup reads the header section through (a browser's is under a
     /// kilobyte), which costs less than a list made for every request.
     fn fields(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + '_ {

@@ -46,7 +46,9 @@ pub struct Config {
     /// peak RSS per subscriber 13.1, 11.6 and 13.4 KiB). Their deepest paths
     /// reach 7.8, 7.9 and 8.0 KiB of the 8: the WebSocket's (8,136 bytes)
     /// has about 50 bytes to spare, so a few more bytes on its handshake or
-    /// its session cost a third page (4 KiB per connection). A handler with a 200 KB
+    /// its session cost a third page (4 KiB per connection); `.ci/run` fails
+    /// when any of the three passes two pages (`stack_cost --budget-kib 8`).
+    /// A handler with a 200 KB
     /// local array aborted the process at 128 KiB, and at 256 KiB in a debug
     /// build (which copies the array twice); 512 KiB is the smallest power of
     /// two that runs it in both, and 12,000 threads of it reserve 6 GiB of address
